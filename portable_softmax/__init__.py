@@ -2,12 +2,30 @@
 
 Written once against the Python array API standard (through ``array-api-compat``), so the
 same functions accept NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict arrays and return
-arrays of the same library, on the same device. ``../SPEC.md`` of the project is the contract;
-the README tells it in short.
+arrays of the same library, on the same device, with the same edge semantics everywhere.
+
+Examples
+--------
+>>> import numpy as np
+>>> import portable_softmax as ps
+>>> ps.softmax(np.array([[1.0, 2.0, 3.0]]), axis=1).round(8)
+array([[0.09003057, 0.24472847, 0.66524096]])
 """
 
 from __future__ import annotations
 
+from ._derivatives import log_softmax_backward, log_softmax_jvp, softmax_backward, softmax_jvp
+from ._forward import log_softmax, logsumexp, softmax
+
 __version__ = "0.1.0"
 
-__all__: list[str] = ["__version__"]
+__all__ = [
+    "__version__",
+    "log_softmax",
+    "log_softmax_backward",
+    "log_softmax_jvp",
+    "logsumexp",
+    "softmax",
+    "softmax_backward",
+    "softmax_jvp",
+]

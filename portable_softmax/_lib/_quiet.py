@@ -1,0 +1,28 @@
+"""Silence floating-point warnings where the backend would emit them for documented input.
+
+Only NumPy-backed eager namespaces warn: the limits of the SPEC (``inf - inf`` on +inf slices
+before they are replaced, ``log(0)``, overflow of huge spreads to -inf) are intended results,
+not accidents. CuPy, PyTorch and JAX never warn; Dask runs NumPy blockwise under this guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import ModuleType
+
+import array_api_compat
+
+
+@contextlib.contextmanager
+def quiet_floating_point(xp: ModuleType) -> Iterator[None]:
+    """Ignore NumPy floating-point warnings inside the block, for NumPy-backed namespaces."""
+    if array_api_compat.is_numpy_namespace(xp) or array_api_compat.is_array_api_strict_namespace(
+        xp
+    ):
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            yield
+    else:
+        yield

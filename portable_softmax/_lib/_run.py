@@ -1,0 +1,69 @@
+"""Run a numerical kernel on prepared slices: directly, or blockwise on Dask.
+
+A kernel takes ``(slices, *arrays)`` and returns the result before ``Slices.finish``. On
+Dask the reduced axes are rechunked whole and the kernel runs on each NumPy block through
+``map_blocks``: the graph stays lazy, blocks run in parallel on the workers, and the NumPy
+code runs under the same floating-point guard as eager NumPy (a guard set in the calling
+thread would not reach Dask's worker threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import array_api_compat
+
+from ._arguments import Array
+from ._quiet import quiet_floating_point
+from ._slices import Slices
+
+Kernel = Callable[..., Array]
+
+
+def run(kernel: Kernel, slices: Slices, *arrays: Array, reduces: bool = False) -> Array:
+    """Apply ``kernel(slices, *arrays)``; ``reduces`` says the reduced axes come back as 1."""
+    if array_api_compat.is_dask_namespace(slices.xp):
+        return _run_blockwise(kernel, slices, arrays, reduces=reduces)
+    with quiet_floating_point(slices.xp):
+        return kernel(slices, *arrays)
+
+
+def _run_blockwise(
+    kernel: Kernel, slices: Slices, arrays: tuple[Array, ...], *, reduces: bool
+) -> Array:
+    import array_api_compat.numpy as numpy_namespace
+    import dask.array as da
+    import numpy as np
+
+    axes = slices.axes
+    arrays = tuple(a.rechunk({axis: -1 for axis in axes}) for a in arrays)
+    chunks = arrays[0].chunks
+    reduced_chunks = tuple((1,) if i in axes else c for i, c in enumerate(chunks))
+    operands: list[Any] = list(arrays)
+    if slices.mask is not None:
+        operands.append(slices.mask.rechunk(chunks))
+    temperature = slices.temperature
+    if temperature is not None and not isinstance(temperature, float):
+        keep_shape = tuple(sum(c) for c in reduced_chunks)
+        broadcast = da.broadcast_to(temperature, keep_shape)  # type: ignore[no-untyped-call]
+        operands.append(broadcast.rechunk(reduced_chunks))
+    count = len(arrays)
+
+    def on_block(*blocks: np.ndarray) -> np.ndarray:
+        rest = list(blocks[count:])
+        mask = rest.pop(0) if slices.mask is not None else None
+        local_temperature = rest.pop(0) if rest else temperature
+        local = replace(slices, xp=numpy_namespace, mask=mask, temperature=local_temperature)
+        with quiet_floating_point(numpy_namespace):
+            return np.asarray(kernel(local, *blocks[:count]))
+
+    dtype = arrays[0].dtype
+    return da.map_blocks(  # type: ignore[no-untyped-call]
+        on_block,
+        *operands,
+        dtype=dtype,
+        chunks=reduced_chunks if reduces else chunks,
+        meta=np.empty((0,) * arrays[0].ndim, dtype=dtype),
+    )
