@@ -253,7 +253,7 @@ class TorchBackend(Backend):
 
         if dtype == "bfloat16":
             return torch.from_numpy(arr.astype(np.float32)).to(torch.bfloat16)
-        return torch.from_numpy(np.ascontiguousarray(arr.astype(dtype))).clone()
+        return torch.from_numpy(np.array(arr, dtype=dtype, order="C", copy=True))
 
     def to_numpy(self, arr: Any) -> np.ndarray:
         import torch
@@ -313,6 +313,12 @@ class DaskBackend(Backend):
         import array_api_compat.dask.array as xp
 
         return xp
+
+    def dtype(self, name: str) -> Any:
+        # Dask arrays hold NumPy dtypes; the compat namespace lists only the standard ones.
+        if name == "bfloat16" or name not in DTYPE_NAMES:
+            return None
+        return np.dtype(name)
 
     def _from_numpy(self, arr: np.ndarray, dtype: str) -> Any:
         import dask.array as da
