@@ -512,13 +512,16 @@ def measure(
     *,
     relative: bool,
     floor: np.ndarray | float = 0.0,
+    scale: np.ndarray | None = None,
 ) -> Measure:
     """Compare ``out`` with ``ref`` under the SPEC section 3 bound (in eps) of ``dtype``.
 
     ``relative`` bounds scale with ``|ref|`` and, below the smallest normal, become absolute
     (the relative bound at the smallest normal); otherwise ``bound`` is absolute (times eps) plus
-    ``floor`` (an absolute error, not in eps). float16/bfloat16 outputs are held to the
-    float32 bound plus one unit in the last place of the half-precision result.
+    ``floor`` (an absolute error, not in eps); an explicit ``scale`` replaces ``|ref|`` or 1
+    (the derivative bounds scale with ``y_i (|g_i| + sum_j |g_j| y_j) / T``).
+    float16/bfloat16 outputs are held to the float32 bound plus one unit in the last place
+    of the half-precision result.
     Non-finite reference values must be matched exactly; a reference beyond the dtype's range
     may be matched by the infinity it rounds to.
     """
@@ -531,7 +534,8 @@ def measure(
         # Below the normal range the SPEC says "8 eps smallest_normal" absolute, but the
         # rounding of x_i - m that it calls unavoidable already costs |x_i - m| eps
         # relative there too; so the relative bound taken at smallest_normal applies.
-        scale = np.maximum(np.abs(hi), tiny) if relative else 1.0
+        if scale is None:
+            scale = np.maximum(np.abs(hi), tiny) if relative else 1.0
         allowed = bound * eps * scale + floor
         if dtype in HALF:
             allowed = allowed + ulp(np.where(np.isfinite(hi), hi, 0.0), dtype)
@@ -559,6 +563,7 @@ def check(
     context: str,
     inputs: np.ndarray | None = None,
     floor: np.ndarray | float = 0.0,
+    scale: np.ndarray | None = None,
 ) -> None:
     """Assert ``out`` is within the bound of ``ref`` everywhere; record the worst entry.
 
@@ -568,7 +573,7 @@ def check(
     __tracebackhide__ = True
     from conformance._framework import assert_within_bound
 
-    res = measure(out, ref, bound, dtype, relative=relative, floor=floor)
+    res = measure(out, ref, bound, dtype, relative=relative, floor=floor, scale=scale)
     if res.ratio.size == 0:
         return
     i = res.worst()
@@ -610,3 +615,38 @@ def cached(fn: Callable[..., Ref], *args: object, **kwargs: object) -> Ref:
     if key not in _MEMO:
         _MEMO[key] = fn(*args, **kwargs)
     return _MEMO[key]
+
+
+def derivative_scale(
+    kind: str,
+    g: np.ndarray,
+    y: np.ndarray,
+    *,
+    axis: Axis = -1,
+    where: np.ndarray | None = None,
+    temperature: float | np.ndarray | None = None,
+) -> np.ndarray:
+    """The factor that multiplies ``(16 + 2 ceil(log2 n)) eps`` in the derivative bound.
+
+    softmax VJP/JVP: ``y_i (|g_i| + sum_j |g_j| y_j) / T``; log_softmax, "alike with
+    p = exp(logp)", read term by term: VJP ``(|g_i| + p_i sum_j |g_j|) / T``, JVP
+    ``(|t_i| + sum_j p_j |t_j|) / T`` (the ``g_i`` term is not damped by ``p_i``, so its
+    own rounding must be allowed). Masked entries get 0: their gradient must be exact.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    axes = normalize_axis(axis, g.ndim)
+    w = np.ones(g.shape, bool) if where is None else np.broadcast_to(where, g.shape)
+    t = 1.0 if temperature is None else np.asarray(temperature, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ag = np.where(w, np.abs(g), 0.0)
+        if kind in ("softmax_backward", "softmax_jvp"):
+            yy = np.where(w, np.abs(np.asarray(y, np.float64)), 0.0)
+            s = np.sum(ag * yy, axis=axes, keepdims=True)
+            out = yy * (ag + s) / t
+        else:
+            p = np.where(w, np.exp(np.asarray(y, np.float64)), 0.0)
+            if kind == "log_softmax_backward":
+                out = (ag + p * np.sum(ag, axis=axes, keepdims=True)) / t
+            else:
+                out = (ag + np.sum(p * ag, axis=axes, keepdims=True)) / t
+    return np.where(w, out, 0.0)
