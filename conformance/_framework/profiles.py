@@ -1,0 +1,29 @@
+"""Hypothesis profiles: CI-sized by default, a long one, and a small one for GPU runs.
+
+Chosen by ``--hypothesis-profile NAME`` (Hypothesis's own option) or the environment
+variable ``PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE``; the option wins.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENV_PROFILE = "PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE"
+
+
+def register_profiles() -> str:
+    """Register the profiles, load the one the environment names, return its name."""
+    from hypothesis import HealthCheck, settings
+
+    # Array backends are slow to start (JIT, graph building): deadlines would flake.
+    common = {
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+        "print_blob": True,
+    }
+    settings.register_profile("default", max_examples=30, **common)
+    settings.register_profile("long", max_examples=1000, **common)
+    settings.register_profile("gpu", max_examples=10, **common)
+    name = os.environ.get(ENV_PROFILE, "default")
+    settings.load_profile(name)
+    return name

@@ -1,0 +1,206 @@
+"""pytest wiring of the conformance suite: options, fixtures, header, matrix report.
+
+The machinery lives in ``conformance._framework``; this file only connects it to pytest.
+See ``conformance/README.md`` for the options and the interface test modules rely on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance._framework import errors
+from conformance._framework.backends import Backend
+from conformance._framework.profiles import ENV_PROFILE, register_profiles
+from conformance._framework.provided import (
+    accepts_backend,
+    convention_reason,
+    declares_convention,
+    impl_name,
+    not_provided,
+)
+from conformance._framework.report import CONCERNS, MatrixPlugin, run_meta
+from conformance._framework.selection import (
+    ENV_BACKENDS,
+    ENV_IMPL,
+    ENV_XP,
+    Selection,
+    SelectionError,
+    select_backends,
+    select_impls,
+)
+
+_PROFILE = register_profiles()
+_SELECTION = pytest.StashKey[Selection]()
+_ENV_SHOWN = (
+    ENV_BACKENDS,
+    ENV_IMPL,
+    ENV_XP,
+    ENV_PROFILE,
+    "SCIPY_ARRAY_API",
+    "JAX_ENABLE_X64",
+    "JAX_PLATFORMS",
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "portable-softmax conformance suite")
+    group.addoption(
+        "--backend",
+        action="append",
+        metavar="NAME",
+        help="backend to run (repeatable, or comma-separated): numpy, "
+        "array_api_strict, torch, jax, dask, cupy. Default: env "
+        f"{ENV_BACKENDS}, else every registered backend (missing ones skipped). "
+        "An explicitly requested backend that cannot run is a usage error.",
+    )
+    group.addoption(
+        "--xp",
+        metavar="SPEC",
+        help="any other array namespace: an import path, or \"exec('import m; xp = m.namespace')\"",
+    )
+    group.addoption(
+        "--impl",
+        action="append",
+        metavar="SPEC",
+        help="implementation under test, 'module' or 'module:attribute' "
+        "(repeatable; default portable_softmax). Bundled peers: "
+        "conformance.adapters.scipy, conformance.adapters.torch, "
+        "conformance.adapters.jax",
+    )
+    group.addoption(
+        "--report",
+        metavar="DIR",
+        help="write DIR/conformance-matrix.json and DIR/conformance-matrix.md",
+    )
+    group.addoption(
+        "--report-append",
+        action="store_true",
+        help="merge into an existing DIR/conformance-matrix.json",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for concern in CONCERNS:
+        config.addinivalue_line("markers", f"{concern}: conformance check of concern '{concern}'")
+    config.addinivalue_line(
+        "markers",
+        "convention(key): a failure is reported as 'different convention' when the "
+        "implementation declares the documented convention `key`",
+    )
+    if config.option.help:
+        return
+    try:
+        selection = Selection(
+            backends=select_backends(config.option.backend, config.option.xp),
+            impls=select_impls(config.option.impl),
+        )
+    except SelectionError as exc:
+        raise pytest.UsageError(f"conformance: {exc}") from None
+    config.stash[_SELECTION] = selection
+    if config.option.report:
+        header = _header_lines(config)
+        plugin = MatrixPlugin(
+            Path(config.option.report), config.option.report_append, run_meta(config, header)
+        )
+        config.pluginmanager.register(plugin, "conformance-matrix")
+
+
+def _header_lines(config: pytest.Config) -> list[str]:
+    selection = config.stash.get(_SELECTION, None)
+    if selection is None:
+        return []
+    lines = []
+    for slot in selection.backends:
+        text = slot.reason if slot.reason else slot.backend.describe()
+        lines.append(f"conformance backend: {text}")
+    for impl in selection.impls:
+        version = getattr(impl.obj, "__version__", "")
+        where = getattr(impl.obj, "__file__", "")
+        lines.append(f"conformance impl: {impl.id} = {impl.spec} {version} {where}".rstrip())
+    env = ", ".join(f"{k}={os.environ[k]}" for k in _ENV_SHOWN if k in os.environ)
+    lines.append(
+        f"conformance env: {env or '(none set)'}; hypothesis profile "
+        f"{config.getoption('hypothesis_profile', None) or _PROFILE}"
+    )
+    return lines
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return _header_lines(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    selection = metafunc.config.stash[_SELECTION]
+    if "backend" in metafunc.fixturenames:
+        ids = selection.backend_ids()
+        metafunc.parametrize("backend", ids, ids=ids, indirect=True, scope="session")
+    if "impl" in metafunc.fixturenames:
+        ids = [slot.id for slot in selection.impls]
+        metafunc.parametrize("impl", ids, ids=ids, indirect=True, scope="session")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Skips decided here, not in the session-scoped fixtures, so that every test of an
+    # unavailable backend or an impl that does not take its arrays is skipped alike.
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    selection = item.config.stash[_SELECTION]
+    backend_slot = selection.slot(params["backend"]) if "backend" in params else None
+    if backend_slot is not None and backend_slot.reason:
+        pytest.skip(backend_slot.reason)
+    if backend_slot is not None and "impl" in params:
+        impl = selection.impl(params["impl"]).obj
+        reason = accepts_backend(impl, backend_slot.backend)
+        if reason:
+            not_provided(f"{impl_name(impl)} on {backend_slot.backend.name}: {reason}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("convention")
+    if marker is None or report.when != "call" or not report.failed:
+        return
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "impl" not in params:
+        return
+    impl = item.config.stash[_SELECTION].impl(params["impl"]).obj
+    for key in marker.args:
+        if declares_convention(impl, key):
+            report.outcome = "skipped"
+            report.longrepr = (
+                str(item.path),
+                item.location[1] or 0,
+                f"Skipped: {convention_reason(impl, key)}",
+            )
+            return
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The backend under test (parametrised over the selected backends)."""
+    slot = request.config.stash[_SELECTION].slot(request.param)
+    if slot.reason:  # normally already skipped in pytest_runtest_setup
+        pytest.skip(slot.reason)
+    return slot.backend
+
+
+@pytest.fixture(scope="session")
+def impl(request: pytest.FixtureRequest) -> Any:
+    """The implementation under test (parametrised over ``--impl``)."""
+    return request.config.stash[_SELECTION].impl(request.param).obj
+
+
+@pytest.fixture(scope="session")
+def record_error() -> Callable[..., None]:
+    """``record_error(err_eps, bound_eps, context="")``: note an error for the matrix."""
+    return errors.record_error
