@@ -9,6 +9,7 @@ every sum and in the result, so whatever they hold (NaN, inf) never leaks.
 
 from __future__ import annotations
 
+from ._lib import _numpy_fast
 from ._lib._arguments import Array, Axis
 from ._lib._reductions import accurate_sum
 from ._lib._run import run
@@ -94,6 +95,9 @@ def softmax_backward(
     >>> ps.softmax_backward(np.array([0.0, 1.0, 0.0]), y).round(6)
     array([-0.022033,  0.184836, -0.162803])
     """
+    if _numpy_fast.backward_eligible(y, grad, axis, where, temperature):
+        t = _numpy_fast.plain_temperature(temperature)
+        return _numpy_fast.softmax_backward(y, grad, t, _softmax_product_kernel)
     return _apply(_softmax_product_kernel, "y", y, "grad", grad, axis, where, temperature)
 
 

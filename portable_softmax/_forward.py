@@ -14,6 +14,7 @@ from types import ModuleType
 
 import array_api_compat
 
+from ._lib import _numpy_fast
 from ._lib._arguments import Array, Axis
 from ._lib._reductions import accurate_sum
 from ._lib._run import run
@@ -100,6 +101,9 @@ def softmax(
     >>> ps.softmax(np.array([1.0, np.inf, np.inf]))
     array([0. , 0.5, 0.5])
     """
+    if _numpy_fast.eligible(x, axis, where, temperature):
+        t = _numpy_fast.plain_temperature(temperature)
+        return _numpy_fast.softmax(x, t, _softmax_kernel)
     slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=temperature)
     if slices.empty:
         return slices.finish(x)
@@ -146,6 +150,9 @@ def log_softmax(
     >>> ps.log_softmax(np.array([-np.inf, -np.inf]))
     array([-inf, -inf])
     """
+    if _numpy_fast.eligible(x, axis, where, temperature):
+        t = _numpy_fast.plain_temperature(temperature)
+        return _numpy_fast.log_softmax(x, t, _log_softmax_kernel)
     slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=temperature)
     if slices.empty:
         return slices.finish(x)
@@ -194,6 +201,9 @@ def logsumexp(
     """
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
+    if _numpy_fast.eligible(x, axis, where, None):
+        out = _numpy_fast.logsumexp(x, _logsumexp_kernel)
+        return out if keepdims else out[..., 0]
     slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=None)
     if slices.empty:
         xp = slices.xp

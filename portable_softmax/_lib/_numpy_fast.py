@@ -1,0 +1,206 @@
+"""The NumPy fast path: cache-blocked kernels writing into one fresh output.
+
+The portable chain makes five full-array passes through main memory with three temporaries.
+Here rows are processed in blocks small enough to stay in the L2 cache, every step writes
+into the block of the output, so main memory sees one read of the input and one write of the
+output. Rows longer than a block are processed in column chunks with a running sum of
+per-chunk pairwise sums.
+
+Only the common case comes here: a NumPy ``ndarray`` of float32 or float64, reduced over its
+last axis, with no mask and no temperature array. Everything else (and every invalid
+argument, so that errors stay identical) takes the portable path. A block whose row maxima
+are not all finite (NaN, +inf, or nothing finite) is handed to the portable kernel, which
+settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
+nothing and synchronises nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._slices import Slices
+
+_BLOCK_BYTES = 128 * 1024
+"""Bytes of input per block: input, output and one scratch block fit the L2 cache."""
+
+_ONE_BLOCK_BYTES = 1024 * 1024
+"""Inputs up to this size are one block: they live in cache anyway, and per-block calls
+would only add interpreter overhead."""
+
+_EDGES = True
+"""Private switch: False skips the finiteness check, to measure what edge handling costs."""
+
+Kernel = Callable[..., Any]
+"""A portable kernel ``(slices, *arrays)`` of ``_forward`` or ``_derivatives``."""
+
+
+def eligible(x: object, axis: object, where: object, temperature: object) -> bool:
+    """Whether the fast path handles this call (a cheap, metadata-only test)."""
+    if type(x) is not np.ndarray or where is not None:
+        return False
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        return False
+    if x.ndim == 0 or x.size == 0:
+        return False
+    if temperature is not None and (
+        type(temperature) is not float or not (math.isfinite(temperature) and temperature > 0)
+    ):
+        return False
+    if isinstance(axis, tuple) and len(axis) == 1:
+        axis = axis[0]
+    if axis is None:
+        return x.ndim == 1
+    if isinstance(axis, bool):
+        return False
+    try:
+        index = operator.index(axis)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    if index not in (-1, x.ndim - 1):
+        return False
+    return x.ndim <= 2 or x.flags.c_contiguous
+
+
+def plain_temperature(temperature: object) -> float | None:
+    """The temperature of an eligible call, with 1.0 meaning no division at all."""
+    return None if temperature is None or temperature == 1.0 else float(temperature)  # type: ignore[arg-type]
+
+
+def backward_eligible(
+    y: object, g: object, axis: object, where: object, temperature: object
+) -> bool:
+    """Whether the fast path handles a backward call: ``grad`` must match ``y`` exactly."""
+    if not eligible(y, axis, where, temperature) or type(g) is not np.ndarray:
+        return False
+    y_array: np.ndarray = y  # type: ignore[assignment]
+    return (
+        g.shape == y_array.shape
+        and g.dtype == y_array.dtype
+        and (g.ndim <= 2 or g.flags.c_contiguous)
+    )
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """``x`` as a 2-D (rows, n) view, without copying (``eligible`` ensured it can)."""
+    return x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1])
+
+
+def _blockwise(
+    x: np.ndarray,
+    *others: np.ndarray,
+    block: Callable[..., bool],
+    fallback: Kernel,
+    temperature: float | None,
+    out_columns: int | None = None,
+) -> np.ndarray:
+    """Run ``block(out_block, scratch, *in_blocks)`` over row blocks; fresh output.
+
+    ``block`` returns False when its rows need the portable kernel ``fallback``.
+    """
+    rows = _rows(x)
+    views = [_rows(o) for o in others]
+    n = rows.shape[1]
+    out = np.empty((rows.shape[0], n if out_columns is None else out_columns), dtype=x.dtype)
+    block_bytes = _ONE_BLOCK_BYTES if x.nbytes <= _ONE_BLOCK_BYTES else _BLOCK_BYTES
+    per_block = max(1, block_bytes // (n * x.itemsize))
+    scratch = np.empty((min(per_block, rows.shape[0]), n), dtype=x.dtype)
+    with np.errstate(all="ignore"):
+        for start in range(0, rows.shape[0], per_block):
+            stop = min(start + per_block, rows.shape[0])
+            blocks = [rows[start:stop], *(v[start:stop] for v in views)]
+            if block(out[start:stop], scratch[: stop - start], *blocks) is False:
+                out[start:stop] = fallback(_row_slices(temperature), *blocks)
+    return out
+
+
+def _row_slices(temperature: float | None) -> Slices:
+    """Slices for the portable kernel on a 2-D block reduced over its rows."""
+    import array_api_compat.numpy as numpy_namespace
+
+    return Slices(
+        numpy_namespace,
+        axes=(1,),
+        mask=None,
+        temperature=temperature,
+        result_dtype=None,
+        added_axis=False,
+        empty=False,
+    )
+
+
+def _finite(m: np.ndarray) -> bool:
+    return not _EDGES or bool(np.isfinite(m).all())
+
+
+def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
+    """Softmax over the last axis (see the module docstring for the conditions)."""
+
+    def block(out: np.ndarray, scratch: np.ndarray, xb: np.ndarray) -> bool:
+        m = xb.max(axis=1, keepdims=True)
+        if not _finite(m):
+            return False
+        np.subtract(xb, m, out=out)
+        if temperature is not None:
+            np.divide(out, temperature, out=out)
+        np.exp(out, out=out)
+        total = out.sum(axis=1, keepdims=True)
+        np.multiply(out, np.reciprocal(total), out=out)
+        return True
+
+    return _blockwise(x, block=block, fallback=fallback, temperature=temperature).reshape(x.shape)
+
+
+def log_softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
+    """Log-softmax over the last axis."""
+
+    def block(out: np.ndarray, scratch: np.ndarray, xb: np.ndarray) -> bool:
+        m = xb.max(axis=1, keepdims=True)
+        if not _finite(m):
+            return False
+        np.subtract(xb, m, out=out)
+        if temperature is not None:
+            np.divide(out, temperature, out=out)
+        np.exp(out, out=scratch)
+        np.subtract(out, np.log(scratch.sum(axis=1, keepdims=True)), out=out)
+        return True
+
+    return _blockwise(x, block=block, fallback=fallback, temperature=temperature).reshape(x.shape)
+
+
+def logsumexp(x: np.ndarray, fallback: Kernel) -> np.ndarray:
+    """logsumexp over the last axis, keeping it with length 1."""
+
+    def block(out: np.ndarray, scratch: np.ndarray, xb: np.ndarray) -> bool:
+        m = xb.max(axis=1, keepdims=True)
+        if not _finite(m):
+            return False
+        np.subtract(xb, m, out=scratch)
+        np.exp(scratch, out=scratch)
+        np.add(m, np.log(scratch.sum(axis=1, keepdims=True)), out=out)
+        return True
+
+    out = _blockwise(x, block=block, fallback=fallback, temperature=None, out_columns=1)
+    return out.reshape((*x.shape[:-1], 1))
+
+
+def softmax_backward(
+    y: np.ndarray, g: np.ndarray, temperature: float | None, fallback: Kernel
+) -> np.ndarray:
+    """``y * (g - sum(g*y)) / T`` over the last axis."""
+
+    def block(out: np.ndarray, scratch: np.ndarray, yb: np.ndarray, gb: np.ndarray) -> bool:
+        np.multiply(yb, gb, out=out)
+        dot = out.sum(axis=1, keepdims=True)
+        np.multiply(yb, dot, out=scratch)
+        np.subtract(out, scratch, out=out)
+        if temperature is not None:
+            np.divide(out, temperature, out=out)
+        return True
+
+    out = _blockwise(y, g, block=block, fallback=fallback, temperature=temperature)
+    return out.reshape(y.shape)
