@@ -30,7 +30,7 @@ def _shifted_exp_sum(slices: Slices, x: Array) -> tuple[Array, Array, Array, Arr
     masked = slices.fill_masked(x, -math.inf)
     m = xp.max(masked, axis=slices.axes, keepdims=True)
     m = xp.where(m == -math.inf, 0.0, m)
-    shifted = slices.divide_by_temperature(xp.where(masked == m, 0.0, masked - m))
+    shifted = slices.shift(masked, m)
     e = xp.exp(shifted)
     return m, shifted, e, accurate_sum(xp, e, slices.axes)
 

@@ -133,6 +133,18 @@ def _row_slices(temperature: float | None) -> Slices:
     )
 
 
+def _shift(xb: np.ndarray, m: np.ndarray, temperature: float | None, out: np.ndarray) -> None:
+    """``out = (xb - m) / T``, through halves when T > 1 (see ``Slices.shift``)."""
+    if temperature is None or temperature <= 1:
+        np.subtract(xb, m, out=out)
+        if temperature is not None:
+            np.divide(out, temperature, out=out)
+        return
+    np.multiply(xb, 0.5, out=out)
+    np.subtract(out, m * 0.5, out=out)
+    np.divide(out, temperature * 0.5, out=out)
+
+
 def _finite(m: np.ndarray) -> bool:
     return not _EDGES or bool(np.isfinite(m).all())
 
@@ -144,9 +156,7 @@ def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.nd
         m = xb.max(axis=1, keepdims=True)
         if not _finite(m):
             return False
-        np.subtract(xb, m, out=out)
-        if temperature is not None:
-            np.divide(out, temperature, out=out)
+        _shift(xb, m, temperature, out)
         np.exp(out, out=out)
         total = out.sum(axis=1, keepdims=True)
         np.multiply(out, np.reciprocal(total), out=out)
@@ -162,9 +172,7 @@ def log_softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> n
         m = xb.max(axis=1, keepdims=True)
         if not _finite(m):
             return False
-        np.subtract(xb, m, out=out)
-        if temperature is not None:
-            np.divide(out, temperature, out=out)
+        _shift(xb, m, temperature, out)
         np.exp(out, out=scratch)
         np.subtract(out, np.log(scratch.sum(axis=1, keepdims=True)), out=out)
         return True

@@ -63,6 +63,7 @@ def _folded_sum(xp: ModuleType, a: Array, axis: int) -> Array:
     return total
 
 
-def _along(axis: int, start: int, stop: int) -> tuple[slice, ...]:
-    """The index selecting ``start:stop`` along ``axis`` and everything elsewhere."""
-    return tuple([slice(None)] * axis + [slice(start, stop)])
+def _along(axis: int, start: int, stop: int) -> tuple[object, ...]:
+    """The index selecting ``start:stop`` along ``axis`` and everything elsewhere
+    (the trailing ellipsis is required by strict array-API indexing)."""
+    return (*[slice(None)] * axis, slice(start, stop), ...)

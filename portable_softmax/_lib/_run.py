@@ -1,6 +1,7 @@
 """Run a numerical kernel on prepared slices: directly, or blockwise on Dask.
 
-A kernel takes ``(slices, *arrays)`` and returns the result before ``Slices.finish``. On
+A kernel takes ``(slices, *arrays)`` and returns the result in the compute dtype; ``run``
+casts it to the result dtype and ``Slices.finish`` restores the shape. On
 Dask the reduced axes are rechunked whole and the kernel runs on each NumPy block through
 ``map_blocks``: the graph stays lazy, blocks run in parallel on the workers, and the NumPy
 code runs under the same floating-point guard as eager NumPy (a guard set in the calling
@@ -27,7 +28,14 @@ def run(kernel: Kernel, slices: Slices, *arrays: Array, reduces: bool = False) -
     if array_api_compat.is_dask_namespace(slices.xp):
         return _run_blockwise(kernel, slices, arrays, reduces=reduces)
     with quiet_floating_point(slices.xp):
-        return kernel(slices, *arrays)
+        return _in_result_dtype(slices, kernel(slices, *arrays))
+
+
+def _in_result_dtype(slices: Slices, out: Array) -> Array:
+    """Cast inside the floating-point guard: float32 beyond 65504 becomes float16 inf."""
+    if out.dtype == slices.result_dtype:
+        return out
+    return slices.xp.astype(out, slices.result_dtype)
 
 
 def _run_blockwise(
@@ -57,9 +65,9 @@ def _run_blockwise(
         local_temperature = rest.pop(0) if rest else temperature
         local = replace(slices, xp=numpy_namespace, mask=mask, temperature=local_temperature)
         with quiet_floating_point(numpy_namespace):
-            return np.asarray(kernel(local, *blocks[:count]))
+            return np.asarray(_in_result_dtype(local, kernel(local, *blocks[:count])))
 
-    dtype = arrays[0].dtype
+    dtype = slices.result_dtype
     return da.map_blocks(  # type: ignore[no-untyped-call]
         on_block,
         *operands,

@@ -52,14 +52,37 @@ class Slices:
         """Multiplicands that must not carry masked garbage into a sum."""
         return self.fill_masked(a, 0.0)
 
+    def _checked_temperature(self) -> Array | float | None:
+        """The temperature, with array entries that are not positive (or NaN) made NaN."""
+        t = self.temperature
+        if t is None or isinstance(t, float):
+            return t
+        return self.xp.where(t > 0, t, math.nan)
+
     def divide_by_temperature(self, a: Array) -> Array:
         """``a / T``; an array entry that is not positive (or NaN) gives a NaN slice."""
-        t = self.temperature
+        t = self._checked_temperature()
+        return a if t is None else a / t
+
+    def shift(self, a: Array, m: Array) -> Array:
+        """``(a - m) / T`` with exact zeros where ``a == m`` (so ``inf - inf`` never counts).
+
+        For T > 1, ``a - m`` may overflow where ``(a - m) / T`` does not: there we use the
+        halves ``a/2 - m/2``, which cannot overflow, over ``T/2`` (exact scalings). For
+        T <= 1 an overflowing difference overflows after the division too, and halving a
+        tiny T could make it subnormal (flushed to 0 on some backends).
+        """
+        xp = self.xp
+        t = self._checked_temperature()
         if t is None:
-            return a
+            return xp.where(a == m, 0.0, a - m)
         if isinstance(t, float):
-            return a / t
-        return a / self.xp.where(t > 0, t, math.nan)
+            half: Array | float = 0.5 if t > 1 else 1.0
+        else:
+            half = 0.5 + 0.5 * xp.astype(t <= 1, t.dtype)  # 0.5 where t > 1, else 1
+        if isinstance(half, float) and half == 1.0:
+            return xp.where(a == m, 0.0, a - m) / t
+        return xp.where(a == m, 0.0, a * half - m * half) / (t * half)
 
     def finish(self, out: Array, *, reduced: bool = False, keepdims: bool = True) -> Array:
         """Cast to the result dtype; drop the added axis, and reduced axes unless keepdims."""
