@@ -1,0 +1,354 @@
+"""The implementations being timed: ours and each peer, on each backend.
+
+An implementation turns host (NumPy) inputs into its own arrays (``convert``), returns the
+callable a user would call for one operation (``function``), and turns its outputs back into
+NumPy for the correctness check (``to_numpy``). ``enter``/``leave`` run around each timing
+sample, outside the timed region (PyTorch's thread count is set there and restored after).
+Every implementation allocates a fresh output per call, as users call them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Call = Callable[..., Any]
+
+PEERS = ("naive", "scipy", "torch", "jax")
+
+
+class Impl:
+    """Base class: ``name`` is the row label, ``backend`` the array library it runs on."""
+
+    name = "?"
+    backend = "numpy"
+    device = "cpu"
+    threads: int | None = 1
+
+    def function(self, op: str) -> Call | None:
+        """The callable for ``op`` taking the converted inputs, or None when not provided."""
+        return None
+
+    def unavailable(self, op: str) -> str | None:
+        """Why ``op`` cannot be timed here ("not available: ..."), or None."""
+        return None if self.function(op) is not None else "not provided by this peer"
+
+    def convert(self, array: np.ndarray) -> Any:
+        return array
+
+    def to_numpy(self, out: Any) -> tuple[np.ndarray, ...]:
+        outs = out if isinstance(out, tuple) else (out,)
+        return tuple(np.asarray(o) for o in outs)
+
+    def enter(self) -> None:
+        """Called before each timing sample, outside the timer."""
+
+    def leave(self) -> None:
+        """Called after each timing sample, outside the timer."""
+
+    def sync(self) -> None:
+        """Wait for queued work (asynchronous backends)."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} [{self.backend}]"
+
+
+# ---------------------------------------------------------------------------- ours
+
+
+class _HostOrCupy(Impl):
+    """Arrays are NumPy on the CPU, CuPy on the GPU (``backend`` says which)."""
+
+    def convert(self, array: np.ndarray) -> Any:
+        return _cupy().asarray(array) if self.backend == "cupy" else array
+
+    def to_numpy(self, out: Any) -> tuple[np.ndarray, ...]:
+        return _cupy_to_numpy(out) if self.backend == "cupy" else super().to_numpy(out)
+
+    def sync(self) -> None:
+        if self.backend == "cupy":
+            _cupy().cuda.get_current_stream().synchronize()
+
+
+class Ours(_HostOrCupy):
+    """``portable_softmax`` as users call it; ``edges=False`` flips the private switch of
+    the NumPy fast path (both variants set it before every call, so they cost the same)."""
+
+    def __init__(self, xp_name: str = "numpy", *, edges: bool = True) -> None:
+        self.backend = xp_name
+        self.device = "gpu" if xp_name == "cupy" else "cpu"
+        self.edges = edges
+        self.name = "ours" if edges else "ours-noedges"
+        self.threads = 1 if xp_name == "numpy" else None
+
+    def function(self, op: str) -> Call | None:
+        import portable_softmax as ps
+        from portable_softmax._lib import _numpy_fast
+
+        edges = self.edges
+        if not edges and op == "backward":
+            return None
+
+        def switched(f: Call) -> Call:
+            def call(*args: Any) -> Any:
+                _numpy_fast._EDGES = edges
+                try:
+                    return f(*args)
+                finally:
+                    _numpy_fast._EDGES = True
+
+            return call
+
+        if op == "forward":
+            return switched(lambda x: ps.softmax(x, axis=-1))
+        if op == "backward":
+            return switched(lambda g, y: ps.softmax_backward(g, y, axis=-1))
+        loss_fn = getattr(ps, "cross_entropy", None)
+        grad_fn = getattr(ps, "cross_entropy_backward", None)
+        if loss_fn is None or grad_fn is None:
+            return None
+
+        def xent(logits: Any, labels: Any) -> tuple[Any, Any]:
+            loss = loss_fn(logits, labels, axis=-1, reduction="mean")
+            return loss, grad_fn(logits, labels, axis=-1, reduction="mean")
+
+        return switched(xent)
+
+    def unavailable(self, op: str) -> str | None:
+        if not self.edges and op == "backward":
+            return "the backward fast path has no edge handling to switch off"
+        if self.function(op) is None:
+            return "portable_softmax has no cross_entropy yet"
+        return None
+
+
+# ---------------------------------------------------------------------------- naive chain
+
+
+def naive_softmax(xp: Any, x: Any) -> Any:
+    """The textbook array-API chain: max, subtract, exp, sum, divide."""
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+def naive_softmax_backward(xp: Any, g: Any, y: Any) -> Any:
+    """``y * (g - sum(g*y))``."""
+    return y * (g - xp.sum(g * y, axis=-1, keepdims=True))
+
+
+def naive_cross_entropy(xp: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
+    """Mean loss and gradient: log_softmax, gather the labels, ``(p - onehot) / N``."""
+    shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+    logp = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    index = xp.expand_dims(labels, axis=-1)
+    samples = max(1, math.prod(labels.shape))
+    loss = -xp.sum(xp.take_along_axis(logp, index, axis=-1)) / samples
+    classes = xp.arange(logits.shape[-1], dtype=labels.dtype)
+    onehot = xp.astype(classes == index, logits.dtype)
+    return loss, (xp.exp(logp) - onehot) / samples
+
+
+class Naive(_HostOrCupy):
+    """The naive chain written against the namespace ``array_api_compat`` gives."""
+
+    name = "naive"
+
+    def __init__(self, xp_name: str = "numpy") -> None:
+        self.backend = xp_name
+        self.device = "gpu" if xp_name == "cupy" else "cpu"
+        self.threads = 1 if xp_name == "numpy" else None
+        module = "array_api_compat.cupy" if xp_name == "cupy" else "array_api_compat.numpy"
+        self.xp = importlib.import_module(module)
+
+    def function(self, op: str) -> Call | None:
+        xp = self.xp
+        if op == "forward":
+            return lambda x: naive_softmax(xp, x)
+        if op == "backward":
+            return lambda g, y: naive_softmax_backward(xp, g, y)
+        return lambda logits, labels: naive_cross_entropy(xp, logits, labels)
+
+
+# ---------------------------------------------------------------------------- scipy
+
+
+class Scipy(Impl):
+    """``scipy.special.softmax`` (forward only: SciPy has no backward or cross-entropy)."""
+
+    name = "scipy"
+
+    def function(self, op: str) -> Call | None:
+        if op != "forward":
+            return None
+        from scipy.special import softmax
+
+        return lambda x: softmax(x, axis=-1)
+
+
+# ---------------------------------------------------------------------------- torch
+
+
+class Torch(Impl):
+    """PyTorch on the CPU at ``threads`` threads (``None``: its default), or on CUDA."""
+
+    def __init__(self, threads: int | None = 1, *, cuda: bool = False) -> None:
+        import torch
+
+        self.torch = torch
+        self.cuda = cuda
+        self.default_threads = torch.get_num_threads()
+        self.threads = None if cuda else (threads or self.default_threads)
+        self.backend = "torch-cuda" if cuda else "torch-cpu"
+        self.device = "gpu" if cuda else "cpu"
+        self.name = "torch" if cuda else f"torch-{self.threads}t"
+
+    def function(self, op: str) -> Call | None:
+        torch = self.torch
+        functional = torch.nn.functional
+        if op == "forward":
+            return lambda x: torch.softmax(x, dim=-1)
+        if op == "backward":
+            return lambda g, y: torch._softmax_backward_data(g, y, -1, y.dtype)
+
+        def xent(logits: Any, labels: Any) -> tuple[Any, Any]:
+            leaf = logits.detach().requires_grad_(True)
+            loss = functional.cross_entropy(leaf, labels, reduction="mean")
+            (grad,) = torch.autograd.grad(loss, leaf)
+            return loss.detach(), grad
+
+        return xent
+
+    def convert(self, array: np.ndarray) -> Any:
+        tensor = self.torch.from_numpy(array)
+        return tensor.cuda() if self.cuda else tensor
+
+    def to_numpy(self, out: Any) -> tuple[np.ndarray, ...]:
+        outs = out if isinstance(out, tuple) else (out,)
+        return tuple(o.detach().cpu().numpy() for o in outs)
+
+    def enter(self) -> None:
+        if not self.cuda and self.threads is not None:
+            self.torch.set_num_threads(self.threads)
+
+    def leave(self) -> None:
+        if not self.cuda:
+            self.torch.set_num_threads(self.default_threads)
+
+    def sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+
+
+# ---------------------------------------------------------------------------- jax
+
+
+class Jax(Impl):
+    """``jax.nn.softmax`` under ``jax.jit`` on the CPU, waited for with block_until_ready.
+
+    Forward only. float64 needs ``jax_enable_x64``, which the harness turns on before any
+    JAX array exists. XLA uses its default thread pool (all cores)."""
+
+    name = "jax"
+    backend = "jax-cpu"
+    threads = None
+
+    def __init__(self) -> None:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        self.jax = jax
+        self.forward = jax.jit(lambda x: jax.nn.softmax(x, axis=-1))
+
+    def function(self, op: str) -> Call | None:
+        if op != "forward":
+            return None
+        forward = self.forward
+        return lambda x: forward(x).block_until_ready()
+
+    def convert(self, array: np.ndarray) -> Any:
+        return self.jax.device_put(array).block_until_ready()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _cupy() -> Any:
+    import cupy
+
+    return cupy
+
+
+def _cupy_to_numpy(out: Any) -> tuple[np.ndarray, ...]:
+    outs = out if isinstance(out, tuple) else (out,)
+    return tuple(_cupy().asnumpy(o) for o in outs)
+
+
+def gpu_available() -> str | None:
+    """None when CuPy runs a tiny kernel on a GPU here, else the reason it does not."""
+    try:
+        cupy = importlib.import_module("cupy")
+        if int(cupy.arange(3).sum().item()) != 3:
+            return "cupy.arange(3).sum() did not give 3"
+    except Exception as error:  # any failure means no usable GPU: report why
+        return f"{type(error).__name__}: {error}".strip()
+    return None
+
+
+def optional(module: str) -> str | None:
+    """None when ``module`` imports, else the reason."""
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # a broken install counts as missing
+        return f"{module} not importable ({type(error).__name__}: {error})"
+    return None
+
+
+def build(backends: tuple[str, ...], peers: tuple[str, ...]) -> tuple[list[Impl], list[str]]:
+    """The implementations to time, and notes about peers that are missing."""
+    impls: list[Impl] = []
+    notes: list[str] = []
+    if "numpy" in backends:
+        impls += [Ours("numpy"), Ours("numpy", edges=False)]
+        if "naive" in peers:
+            impls.append(Naive("numpy"))
+        if "scipy" in peers:
+            reason = optional("scipy.special")
+            impls += [Scipy()] if reason is None else []
+            notes += [f"scipy skipped: {reason}"] if reason else []
+        if "torch" in peers:
+            reason = optional("torch")
+            if reason is None:
+                one = Torch(1)
+                impls.append(one)
+                if one.default_threads != 1:
+                    impls.append(Torch(None))
+            else:
+                notes.append(f"torch skipped: {reason}")
+        if "jax" in peers:
+            reason = optional("jax")
+            impls += [Jax()] if reason is None else []
+            notes += [f"jax skipped: {reason}"] if reason else []
+    if "cupy" in backends:
+        impls.append(Ours("cupy"))
+        if "naive" in peers:
+            impls.append(Naive("cupy"))
+        if "torch" in peers:
+            reason = optional("torch")
+            if reason is None and _torch_cuda():
+                impls.append(Torch(cuda=True))
+            else:
+                notes.append(
+                    f"torch CUDA skipped: {reason or 'torch.cuda.is_available() is False'}"
+                )
+    return impls, notes
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

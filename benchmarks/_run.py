@@ -1,0 +1,210 @@
+"""The benchmark loop: floors, correctness checks and interleaved timings, case by case."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._cases import Case, check, format_shape, make_inputs, reference
+from ._impls import Impl
+from ._progress import Progress
+from ._timing import Entry, Stats, copies_for, time_cpu, time_gpu
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to time: ``repeats`` samples per implementation and case."""
+
+    repeats: int = 15
+    min_sample_s: float = 2e-3
+    warmup: int = 2
+    gpu_max_duration: float = 2.0
+    budget_s: float = float("inf")
+    cpu_only_ours_shapes: tuple[tuple[int, ...], ...] = ()
+    """Shapes on which the CPU runs only ``ours`` (GPU-sized cases, for GPU/CPU speedups)."""
+
+
+Row = dict[str, Any]
+
+
+def _floors_cpu(shape: tuple[int, ...], dtype: str, settings: Settings) -> Row:
+    """Copy bandwidth (np.copyto of the same bytes) and one np.exp pass, interleaved."""
+    case = Case("forward", shape, dtype)
+    copies = [make_inputs(case, i)[0] for i in range(copies_for(case.nbytes))]
+    dst = np.empty_like(copies[0])
+    entries = [
+        Entry("copy", lambda x: np.copyto(dst, x), [(c,) for c in copies]),
+        Entry("exp", lambda x: np.exp(x, out=dst), [(c,) for c in copies]),
+    ]
+    stats = time_cpu(
+        entries, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=2
+    )
+    return _floor_row("cpu", case, stats["copy"], stats["exp"])
+
+
+def _floors_gpu(shape: tuple[int, ...], dtype: str, settings: Settings) -> Row:
+    """Device-to-device copy bandwidth (cupy.copyto of the same bytes)."""
+    import cupy
+
+    case = Case("forward", shape, dtype)
+    src = cupy.asarray(make_inputs(case, 0)[0])
+    dst = cupy.empty_like(src)
+    entry = Entry("copy", lambda x: cupy.copyto(dst, x), [(src,)])
+    stats = time_gpu([entry], repeats=settings.repeats, max_duration=settings.gpu_max_duration)
+    return _floor_row("gpu", case, stats["copy"], None)
+
+
+def _floor_row(device: str, case: Case, copy: Stats, exp: Stats | None) -> Row:
+    return {
+        "device": device,
+        "shape": list(case.shape),
+        "dtype": case.dtype,
+        "nbytes": case.nbytes,
+        "copy": copy.as_dict(),
+        "copy_gbps": 2 * case.nbytes / copy.median / 1e9,
+        "exp": None if exp is None else exp.as_dict(),
+    }
+
+
+def _row(case: Case, impl: Impl, status: str, reason: str = "") -> Row:
+    return {
+        "op": case.op,
+        "shape": list(case.shape),
+        "dtype": case.dtype,
+        "nbytes": case.nbytes,
+        "moved_bytes": case.moved_bytes,
+        "impl": impl.name,
+        "backend": impl.backend,
+        "device": impl.device,
+        "threads": impl.threads,
+        "key": impl.key,
+        "status": status,
+        "reason": reason,
+    }
+
+
+def _with_floors(row: Row, stats: Stats, floors: Row | None) -> Row:
+    row.update(stats.as_dict())
+    row["gbps"] = row["moved_bytes"] / stats.median / 1e9
+    if floors is not None:
+        copy_floor = row["moved_bytes"] / (floors["copy_gbps"] * 1e9)
+        row["x_copy_floor"] = stats.median / copy_floor
+        exp = floors.get("exp")
+        row["x_compute_floor"] = None if exp is None else stats.median / exp["median_s"]
+    return row
+
+
+def run_case(
+    case: Case, impls: Sequence[Impl], floors: Row | None, settings: Settings
+) -> list[Row]:
+    """Check, then time, every implementation of one case (all on one device kind)."""
+    rows: list[Row] = []
+    gpu = bool(impls) and impls[0].device == "gpu"
+    count = 1 if gpu else copies_for(case.nbytes * (2 if case.op == "backward" else 1))
+    host = [make_inputs(case, i) for i in range(count)]
+    want = reference(case, host[0])
+    entries: list[Entry] = []
+    timed: list[tuple[Impl, Entry]] = []
+    for impl in impls:
+        reason = impl.unavailable(case.op)
+        function = impl.function(case.op)
+        if reason is not None or function is None:
+            rows.append(_row(case, impl, "not available", reason or "not provided"))
+            continue
+        try:
+            argsets = [tuple(impl.convert(a) for a in args) for args in host]
+            out = function(*argsets[0])
+            impl.sync()
+            problem = check(case, impl.to_numpy(out), want)
+        except Exception as error:  # a crash is a reported failure, like a wrong result
+            problem = f"raised {type(error).__name__}: {error}"
+        if problem is not None:
+            rows.append(_row(case, impl, "failed", problem))
+            continue
+        entry = Entry(impl.key, function, argsets, impl.enter, impl.leave)
+        entries.append(entry)
+        timed.append((impl, entry))
+        if gpu:
+            entries.append(_with_transfers(impl, function, host[0]))
+    if not entries:
+        return rows
+    if gpu:
+        stats = time_gpu(entries, repeats=settings.repeats, max_duration=settings.gpu_max_duration)
+    else:
+        stats = time_cpu(
+            entries,
+            repeats=settings.repeats,
+            min_sample_s=settings.min_sample_s,
+            warmup=settings.warmup,
+        )
+    for impl, entry in timed:
+        row = _with_floors(_row(case, impl, "ok"), stats[entry.key], floors)
+        transfers = stats.get(entry.key + " +transfers")
+        if transfers is not None:
+            row["with_transfers"] = transfers.as_dict()
+        rows.append(row)
+    return rows
+
+
+def _with_transfers(impl: Impl, function: Callable[..., Any], host: tuple[Any, ...]) -> Entry:
+    """The same call from host inputs to host outputs (host->device, call, device->host)."""
+
+    def call(*arrays: Any) -> Any:
+        return impl.to_numpy(function(*(impl.convert(a) for a in arrays)))
+
+    return Entry(impl.key + " +transfers", call, [host], impl.enter, impl.leave)
+
+
+def run_all(
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[str],
+    ops: Sequence[str],
+    impls: Sequence[Impl],
+    settings: Settings,
+    progress: Progress | None = None,
+) -> tuple[list[Row], list[Row]]:
+    """Every case on every device kind; returns (rows, floor rows)."""
+    deadline = time.monotonic() + settings.budget_s
+    rows: list[Row] = []
+    floor_rows: list[Row] = []
+    by_device = {d: [i for i in impls if i.device == d] for d in ("cpu", "gpu")}
+    for shape in shapes:
+        for dtype in dtypes:
+            for device, group in by_device.items():
+                if device == "cpu" and shape in settings.cpu_only_ours_shapes:
+                    group = [i for i in group if i.name == "ours"]
+                if not group:
+                    continue
+                label = f"{device} {format_shape(shape)} {dtype}"
+                if time.monotonic() > deadline:
+                    for op in ops:
+                        rows += [
+                            _row(Case(op, shape, dtype), i, "skipped", "time budget spent")
+                            for i in group
+                        ]
+                        if progress is not None:
+                            progress.step(f"{label} {op}: skipped (time budget)")
+                    continue
+                measure = _floors_gpu if device == "gpu" else _floors_cpu
+                floors = measure(shape, dtype, settings)
+                floor_rows.append(floors)
+                for op in ops:
+                    if progress is not None:
+                        progress.step(f"{label} {op}")
+                    rows += run_case(Case(op, shape, dtype), group, floors, settings)
+    return rows, floor_rows
+
+
+def case_count(
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[str],
+    ops: Sequence[str],
+    impls: Sequence[Impl],
+) -> int:
+    """Progress steps that ``run_all`` will make."""
+    kinds = len({i.device for i in impls})
+    return len(shapes) * len(dtypes) * len(ops) * kinds
