@@ -260,7 +260,7 @@ class Jax(Impl):
     def __init__(self) -> None:
         import jax
 
-        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
         self.jax = jax
         self.forward = jax.jit(lambda x: jax.nn.softmax(x, axis=-1))
 

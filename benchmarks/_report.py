@@ -99,12 +99,13 @@ def _ok(rows: Iterable[Row], **match: Any) -> list[Row]:
     return [r for r in rows if r["status"] == "ok" and all(r.get(k) == v for k, v in match.items())]
 
 
-def _target(text: str, ratios: list[tuple[str, float]], ok: Any, how: str) -> Row:
+def _target(ident: str, text: str, ratios: list[tuple[str, float]], ok: Any, how: str) -> Row:
     if not ratios:
-        return {"target": text, "status": "not measured", "detail": how}
+        return {"id": ident, "target": text, "status": "not measured", "detail": "no such case run"}
     met = all(ok(value) for _, value in ratios)
     worst = ", ".join(f"{name}: {value:.2f}" for name, value in ratios)
-    return {"target": text, "status": "met" if met else "NOT met", "detail": f"{how} {worst}"}
+    status = "met" if met else "NOT met"
+    return {"id": ident, "target": text, "status": status, "detail": f"{how} {worst}"}
 
 
 def _speedups(
@@ -126,24 +127,28 @@ def targets(rows: Sequence[Row]) -> list[Row]:
     """SPEC section 4's targets, each met / NOT met / not measured, with the ratios."""
     out = [
         _target(
+            "cpu-forward",
             "CPU: forward >= 2x faster than the naive chain and SciPy, arrays >= 64 MiB",
             _speedups(rows, ["forward"], ["naive", "scipy"], BIG_BYTES),
             lambda v: v >= 2,
             "speedups:",
         ),
         _target(
+            "cpu-xent",
             "CPU: cross-entropy >= 2x faster than the naive chain, arrays >= 64 MiB",
             _speedups(rows, ["xent"], ["naive"], BIG_BYTES),
             lambda v: v >= 2,
             "speedups:",
         ),
         _target(
+            "cpu-backward",
             "CPU: backward >= 1.5x faster than the naive chain, arrays >= 64 MiB",
             _speedups(rows, ["backward"], ["naive"], BIG_BYTES),
             lambda v: v >= 1.5,
             "speedups:",
         ),
         _target(
+            "cpu-torch",
             "CPU: no slower than PyTorch at the same thread count (1), arrays >= 64 MiB",
             _speedups(rows, ["forward", "backward", "xent"], ["torch-1t"], BIG_BYTES),
             lambda v: v >= 1,
@@ -154,6 +159,7 @@ def targets(rows: Sequence[Row]) -> list[Row]:
     worst = sorted(small, key=lambda item: item[1])[:3]
     out.append(
         _target(
+            "cpu-1mb",
             "CPU: arrays >= 1 MB never slower than the naive chain or SciPy",
             worst if all(v >= 1 for _, v in small) else [i for i in small if i[1] < 1],
             lambda v: v >= 1,
@@ -166,7 +172,13 @@ def targets(rows: Sequence[Row]) -> list[Row]:
         if r["shape"] == [8, 10]
     ]
     out.append(
-        _target("CPU: (8, 10) forward under 20 us a call", tiny, lambda v: v < 20, "median:")
+        _target(
+            "cpu-small",
+            "CPU: (8, 10) forward under 20 us a call",
+            tiny,
+            lambda v: v < 20,
+            "median:",
+        )
     )
     edges = [
         (f"{r['op']} {format_shape(tuple(r['shape']))} {r['dtype']}", r["edge_cost"])
@@ -175,6 +187,7 @@ def targets(rows: Sequence[Row]) -> list[Row]:
     ]
     out.append(
         _target(
+            "cpu-edges",
             "CPU fast path: edge handling costs at most 10% (time with / without - 1)",
             sorted(edges, key=lambda item: -item[1])[:4] if edges else [],
             lambda v: v <= 0.10,
@@ -189,6 +202,7 @@ def targets(rows: Sequence[Row]) -> list[Row]:
             moon.append((f"{row['op']} x compute floor", row.get("x_compute_floor") or math.nan))
     out.append(
         _target(
+            "moonshot",
             "Moonshot: forward/backward (4096, 4096) float32 within 1.5x of one np.exp pass",
             moon,
             lambda v: v <= 1.5,
@@ -205,6 +219,7 @@ def targets(rows: Sequence[Row]) -> list[Row]:
     ]
     out.append(
         _target(
+            "gpu-bandwidth",
             "GPU: float32 >= 256 MiB forward/backward at >= 80% of the copy bandwidth",
             gpu_fraction,
             lambda v: v >= 0.8,
@@ -221,6 +236,7 @@ def targets(rows: Sequence[Row]) -> list[Row]:
     ]
     out.append(
         _target(
+            "gpu-torch",
             "GPU: no slower than torch on the same card, >= 256 MiB",
             torch_gpu,
             lambda v: v >= 1,

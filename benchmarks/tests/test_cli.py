@@ -1,0 +1,187 @@
+"""End to end: the command line, the output files, the report, the GPU entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import gpu
+from benchmarks._cli import main
+from benchmarks._impls import gpu_available
+from benchmarks._report import crossovers, targets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_main_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "--sizes",
+            "8x10,16x300",
+            "--dtypes",
+            "float32",
+            "--peers",
+            "naive,scipy",
+            "--repeats",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    payload = json.loads((tmp_path / "benchmark.json").read_text())
+    env = payload["environment"]
+    for key in (
+        "cpu_model",
+        "logical_cpus",
+        "versions",
+        "threads",
+        "git_commit",
+        "date_utc",
+        "command",
+    ):
+        assert key in env
+    assert "--sizes 8x10,16x300" in env["command"]
+    assert {r["op"] for r in payload["rows"]} == {"forward", "backward", "xent"}
+    text = (tmp_path / "benchmark.md").read_text()
+    assert "## SPEC section 4 targets" in text
+    assert "fresh output" in text
+    assert (tmp_path / "benchmark.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr()
+    assert "benchmark.json" in out.out
+    assert "[" in out.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ops", "forward,sideways"], "unknown"),
+        (["--dtypes", "float16"], "float32,float64"),
+        (["--repeats", "0"], "positive"),
+    ],
+)
+def test_bad_options(argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        main([*argv, "--sizes", "8x10", "--out", "/nonexistent/never"])
+
+
+def test_cupy_without_gpu_is_an_error() -> None:
+    if gpu_available() is None:
+        pytest.skip("a GPU runs CuPy here: the error path cannot be reached")
+    with pytest.raises(SystemExit, match="no GPU runs CuPy here"):
+        main(["--backends", "cupy", "--out", "/nonexistent/never"])
+
+
+def test_gpu_session_without_gpu_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    if gpu_available() is None:
+        pytest.skip("a GPU runs CuPy here: the error path cannot be reached")
+    assert gpu.main([]) == 2
+    assert "needs an NVIDIA GPU" in capsys.readouterr().err
+
+
+def test_gpu_session_with_a_stand_in(
+    fake_cupy: Any,
+    with_cross_entropy: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(gpu, "CPU_SHAPES", ((8, 10),))
+    monkeypatch.setattr(gpu, "GPU_ONLY_SHAPES", ((64, 300),))
+    monkeypatch.setattr(gpu, "DTYPES", ("float32",))
+    code = gpu.main(
+        ["--skip-conformance", "--out", str(tmp_path / "run"), "--copy-to", str(tmp_path / "copy")]
+    )
+    assert code == 0
+    payload = json.loads((tmp_path / "run" / "benchmark.json").read_text())
+    assert payload["environment"]["gpu"]["name"] == "Fake GPU 9000"
+    assert len(payload["gpu_vs_cpu"]) == 2 * 3  # two shapes, three ops
+    assert (tmp_path / "copy" / "run" / "benchmark.md").exists()
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("not measured: GPU")  # the short table comes last
+    assert any(line.startswith("forward 64x300 float32") for line in printed)
+
+
+def test_conformance_step_reports_the_suites_verdict(fake_cupy: Any, tmp_path: Path) -> None:
+    # the stand-in CuPy does not reach the pytest subprocess: the suite must refuse it
+    result = gpu.run_conformance(tmp_path, timeout=120)
+    assert result["returncode"] not in (0, None)
+    assert (tmp_path / "conformance.log").read_text()
+
+
+def test_default_out_and_card_slug() -> None:
+    import datetime
+
+    assert gpu.card_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    day = datetime.date(2026, 11, 27)
+    assert str(gpu.default_out("NVIDIA H100", day)) == "benchmarks/results/nvidia-h100-2026-11-27"
+
+
+def test_gpu_run_script_is_valid_bash() -> None:
+    done = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_run.sh")], check=False)
+    assert done.returncode == 0
+
+
+def _ours(op: str, shape: list[int], dtype: str, nbytes: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "key": "ours [numpy]",
+        "status": "ok",
+        "op": op,
+        "shape": shape,
+        "dtype": dtype,
+        "nbytes": nbytes,
+        "median_s": 1e-5,
+        **extra,
+    }
+
+
+def test_targets_judge_the_ratios() -> None:
+    big = 64 * 2**20
+    rows = [
+        _ours(
+            "forward",
+            [4096, 4096],
+            "float32",
+            big,
+            speedup_vs={"naive": 2.5, "scipy": 1.9, "torch-1t": 1.1},
+            edge_cost=0.05,
+        ),
+        _ours("backward", [4096, 4096], "float32", big, speedup_vs={"naive": 1.6, "torch-1t": 0.9}),
+        _ours("forward", [8, 10], "float32", 320, median_s=1.2e-5),
+    ]
+    by_id = {t["id"]: t for t in targets(rows)}
+    status = {k: v["status"] for k, v in by_id.items()}
+    assert status["cpu-forward"] == "NOT met"  # scipy only 1.9x
+    assert status["cpu-backward"] == "met"
+    assert status["cpu-torch"] == "NOT met"  # torch-1t 0.9x on backward
+    assert status["cpu-xent"] == "not measured"
+    assert status["cpu-small"] == "met"
+    assert status["cpu-edges"] == "met"
+    assert status["gpu-torch"] == "not measured"
+    assert "scipy: 1.90" in by_id["cpu-forward"]["detail"]
+
+
+def test_crossover_is_the_size_from_which_the_gpu_always_wins() -> None:
+    pairs = [
+        {
+            "op": "forward",
+            "dtype": "float32",
+            "shape": [n],
+            "nbytes": 4 * n,
+            "speedup": s,
+            "speedup_with_transfers": t,
+        }
+        for n, s, t in [
+            (10, 0.1, 0.01),
+            (1000, 1.5, 0.5),
+            (10**5, 0.9, 0.8),
+            (10**7, 8.0, 2.0),
+            (10**8, 20.0, 3.0),
+        ]
+    ]
+    found = {c["measure"]: c["gpu_wins_from"] for c in crossovers(pairs)}
+    assert found == {"device time": [10**7], "with transfers": [10**7]}
