@@ -206,6 +206,7 @@ class Torch(Impl):
         self.backend = "torch-cuda" if cuda else "torch-cpu"
         self.device = "gpu" if cuda else "cpu"
         self.name = "torch" if cuda else f"torch-{self.threads}t"
+        self._wake = torch.ones(1 << 16)
 
     def function(self, op: str) -> Call | None:
         torch = self.torch
@@ -234,6 +235,11 @@ class Torch(Impl):
     def enter(self) -> None:
         if not self.cuda and self.threads is not None:
             self.torch.set_num_threads(self.threads)
+            if self.threads > 1:
+                # wake the new thread team: on a busy machine the first parallel calls
+                # after a change of thread count wait milliseconds for the workers
+                for _ in range(3):
+                    self._wake.exp()
 
     def leave(self) -> None:
         if not self.cuda:

@@ -119,7 +119,7 @@ def run_case(
             argsets = [tuple(impl.convert(a) for a in args) for args in host]
             out = function(*argsets[0])
             impl.sync()
-            problem = check(case, impl.to_numpy(out), want)
+            problem = check(case, impl.to_numpy(out), want, host[0])
         except Exception as error:  # a crash is a reported failure, like a wrong result
             problem = f"raised {type(error).__name__}: {error}"
         if problem is not None:

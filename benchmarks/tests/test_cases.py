@@ -83,19 +83,28 @@ def test_naive_chain_passes_the_check(op: str, shape: tuple[int, ...]) -> None:
     }
     out = chain[op](xp, *inputs)
     got = tuple(np.asarray(o) for o in (out if isinstance(out, tuple) else (out,)))
-    assert check(case, got, reference(case, inputs)) is None
+    assert check(case, got, reference(case, inputs), inputs) is None
 
 
 def test_check_reports_wrong_results() -> None:
     case = Case("forward", (4, 5), "float32")
     inputs = make_inputs(case, 0)
     (want,) = reference(case, inputs)
-    assert check(case, (want.astype(np.float32),), (want,)) is None
+    assert check(case, (want.astype(np.float32),), (want,), inputs) is None
     wrong = want.copy()
     largest = int(np.argmax(want))
     wrong.flat[largest] *= 1.01
-    message = check(case, (wrong,), (want,))
+    message = check(case, (wrong,), (want,), inputs)
     assert message is not None
     assert f"flat index {largest}" in message
-    assert "shape" in (check(case, (want[:2],), (want,)) or "")
-    assert "returned 2 arrays" in (check(case, (want, want), (want,)) or "")
+    assert "shape" in (check(case, (want[:2],), (want,), inputs) or "")
+    assert "returned 2 arrays" in (check(case, (want, want), (want,), inputs) or "")
+
+
+def test_backward_check_scales_with_the_bound_and_catches_a_missing_term() -> None:
+    case = Case("backward", (64, 2000), "float32")
+    g, y = make_inputs(case, 0)
+    want = reference(case, (g, y))
+    float32_chain = y * (g - (g * y).sum(axis=-1, keepdims=True, dtype=np.float32))
+    assert check(case, (float32_chain,), want, (g, y)) is None
+    assert check(case, (y * g,), want, (g, y)) is not None
