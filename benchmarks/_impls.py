@@ -28,6 +28,8 @@ class Impl:
     backend = "numpy"
     device = "cpu"
     threads: int | None = 1
+    prime = False
+    """Whether samples need untimed calls first (see ``Entry.prime``)."""
 
     def function(self, op: str) -> Call | None:
         """The callable for ``op`` taking the converted inputs, or None when not provided."""
@@ -206,7 +208,9 @@ class Torch(Impl):
         self.backend = "torch-cuda" if cuda else "torch-cpu"
         self.device = "gpu" if cuda else "cpu"
         self.name = "torch" if cuda else f"torch-{self.threads}t"
-        self._wake = torch.ones(1 << 16)
+        # after a change of thread count the first parallel calls can wait milliseconds
+        # for the workers to be scheduled (on a busy machine): prime each sample
+        self.prime = self.threads is not None and self.threads > 1
 
     def function(self, op: str) -> Call | None:
         torch = self.torch
@@ -235,11 +239,6 @@ class Torch(Impl):
     def enter(self) -> None:
         if not self.cuda and self.threads is not None:
             self.torch.set_num_threads(self.threads)
-            if self.threads > 1:
-                # wake the new thread team: on a busy machine the first parallel calls
-                # after a change of thread count wait milliseconds for the workers
-                for _ in range(3):
-                    self._wake.exp()
 
     def leave(self) -> None:
         if not self.cuda:

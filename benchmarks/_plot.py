@@ -17,6 +17,9 @@ def plot(rows: Sequence[Row], floors: Sequence[Row], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in rows if r["status"] == "ok"]
+    keys = sorted({r["key"] for r in ok})
+    palette = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
+    colors = {key: palette(i % palette.N) for i, key in enumerate(keys)}
     ops = [op for op in ("forward", "backward", "xent") if any(r["op"] == op for r in rows)]
     dtypes = sorted({r["dtype"] for r in rows}) or ["float32"]
     fig, axes = plt.subplots(
@@ -28,7 +31,7 @@ def plot(rows: Sequence[Row], floors: Sequence[Row], path: Path) -> None:
     for i, op in enumerate(ops or ["forward"]):
         for j, dtype in enumerate(dtypes):
             ax = axes[i][j]
-            for key in sorted({r["key"] for r in ok}):
+            for key in keys:
                 series = sorted(
                     (r for r in ok if r["key"] == key and r["op"] == op and r["dtype"] == dtype),
                     key=lambda r: r["nbytes"],
@@ -39,6 +42,7 @@ def plot(rows: Sequence[Row], floors: Sequence[Row], path: Path) -> None:
                         [r["gbps"] for r in series],
                         marker="o",
                         label=key,
+                        color=colors[key],
                         linewidth=2.2 if key.startswith("ours") else 1.2,
                     )
             for device in ("cpu", "gpu"):

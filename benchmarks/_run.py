@@ -30,6 +30,11 @@ class Settings:
 
 Row = dict[str, Any]
 
+SMALL_BYTES = 16 * 2**20
+SMALL_REPEATS = 3
+"""Cases moving under SMALL_BYTES take SMALL_REPEATS times the samples: they are cheap, and
+on a shared machine their medians need more samples to settle."""
+
 
 def _floors_cpu(shape: tuple[int, ...], dtype: str, settings: Settings) -> Row:
     """Copy bandwidth (np.copyto of the same bytes) and one np.exp pass, interleaved."""
@@ -125,7 +130,7 @@ def run_case(
         if problem is not None:
             rows.append(_row(case, impl, "failed", problem))
             continue
-        entry = Entry(impl.key, function, argsets, impl.enter, impl.leave)
+        entry = Entry(impl.key, function, argsets, impl.enter, impl.leave, prime=impl.prime)
         entries.append(entry)
         timed.append((impl, entry))
         if gpu:
@@ -137,7 +142,7 @@ def run_case(
     else:
         stats = time_cpu(
             entries,
-            repeats=settings.repeats,
+            repeats=settings.repeats * (SMALL_REPEATS if case.moved_bytes < SMALL_BYTES else 1),
             min_sample_s=settings.min_sample_s,
             warmup=settings.warmup,
         )

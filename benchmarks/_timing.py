@@ -92,6 +92,9 @@ class Entry:
     enter: Callable[[], None] = _nothing
     leave: Callable[[], None] = _nothing
     number: int = 1
+    prime: bool = False
+    """Before each sample, after ``enter``, make up to ``min(number, 50)`` untimed calls
+    (for a thread pool that was just resized: its first calls can stall for ms)."""
     samples: list[float] = field(default_factory=list)
 
     def run(self, count: int, start: int = 0) -> float:
@@ -101,6 +104,8 @@ class Entry:
         call = self.call
         self.enter()
         try:
+            for args in order[: min(len(order), 50)] if self.prime else ():
+                call(*args)
             begin = time.perf_counter()
             for args in order:
                 call(*args)
@@ -120,7 +125,7 @@ def time_cpu(
     """Interleaved host-clock timing; returns per-call statistics per entry key."""
     for entry in entries:
         entry.run(warmup)
-        single = max(entry.run(1), 1e-9)
+        single = max(min(entry.run(1) for _ in range(3)), 1e-9)
         entry.number = max(1, min(max_calls, math.ceil(min_sample_s / single)))
         entry.samples = []
     for repeat in range(repeats):
