@@ -22,7 +22,15 @@ from ._env import environment
 from ._impls import PEERS, build, gpu_available
 from ._plot import plot
 from ._progress import Progress
-from ._report import crossovers, derive, gpu_vs_cpu, markdown, targets, write_json
+from ._report import (
+    crossovers,
+    derive,
+    gpu_vs_cpu,
+    markdown,
+    summary_table,
+    targets,
+    write_json,
+)
 from ._run import Settings, case_count, run_all
 
 DEFAULT_OUT = Path("benchmarks/results/latest")
@@ -157,7 +165,9 @@ def execute(
 
 
 def print_summary(payload: dict[str, Any], out: Path) -> None:
-    """Targets and where the files are, on stdout."""
+    """The summary table, the targets and where the files are, on stdout."""
+    print("\n".join(summary_table(payload["rows"])))
+    print()
     for target in payload["targets"]:
         print(f"{target['status']:>12}  {target['target']}")
     print(f"wrote {out}/benchmark.json, benchmark.md, benchmark.png ({payload['elapsed_s']:.0f} s)")

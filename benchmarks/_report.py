@@ -311,12 +311,7 @@ def markdown(payload: dict[str, Any]) -> str:
         ([t["target"], t["status"], t["detail"]] for t in payload["targets"]),
     )
     lines += ["", "## Ours against the floors and the peers", ""]
-    peers = sorted({r["impl"] for r in rows if r["impl"] not in ("ours", "ours-noedges")})
-    header = ["case", "backend", "median", "spread", "GB/s", "x copy", "x exp", "edge cost"]
-    lines += _table(
-        header + [f"vs {p}" for p in peers],
-        (_summary_cells(r, peers) for r in rows if r["impl"] == "ours"),
-    )
+    lines += summary_table(rows)
     pairs = payload.get("gpu_vs_cpu") or []
     if pairs:
         lines += ["", "## GPU (CuPy) against CPU (NumPy), ours", ""]
@@ -384,6 +379,16 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_table(rows: Sequence[Row]) -> list[str]:
+    """One Markdown row per ``ours`` case: time, floors, edge cost, speedup per peer."""
+    peers = sorted({r["impl"] for r in rows if r["impl"] not in ("ours", "ours-noedges")})
+    header = ["case", "backend", "median", "spread", "GB/s", "x copy", "x exp", "edge cost"]
+    return _table(
+        header + [f"vs {p}" for p in peers],
+        (_summary_cells(r, peers) for r in rows if r["impl"] == "ours"),
+    )
+
+
 def _case(row: Row) -> str:
     return f"{row['op']} {format_shape(tuple(row['shape']))} {row['dtype']}"
 
@@ -391,7 +396,7 @@ def _case(row: Row) -> str:
 def _summary_cells(row: Row, peers: Sequence[str]) -> list[str]:
     if row["status"] != "ok":
         return [_case(row), row["backend"], row["status"] + ": " + row["reason"]] + ["-"] * (
-            4 + len(peers)
+            5 + len(peers)
         )
     cells = [
         _case(row),

@@ -51,6 +51,7 @@ def test_main_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "## SPEC section 4 targets" in text
     assert "fresh output" in text
     assert (tmp_path / "benchmark.png").read_bytes()[:4] == b"\x89PNG"
+    _assert_tables_are_rectangular(text)
     out = capsys.readouterr()
     assert "benchmark.json" in out.out
     assert "[" in out.err
@@ -185,3 +186,14 @@ def test_crossover_is_the_size_from_which_the_gpu_always_wins() -> None:
     ]
     found = {c["measure"]: c["gpu_wins_from"] for c in crossovers(pairs)}
     assert found == {"device time": [10**7], "with transfers": [10**7]}
+
+
+def _assert_tables_are_rectangular(text: str) -> None:
+    width = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        cells = line.count(" | ") + 1 if not line.startswith("|---") else line.count("---|")
+        width = width or cells
+        assert cells == width, line
