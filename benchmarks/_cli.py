@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -136,6 +137,8 @@ def execute(
     finally:
         progress.close()
     derive(rows)
+    if hasattr(os, "getloadavg"):
+        env["load_average_at_end"] = list(os.getloadavg())
     pairs = gpu_vs_cpu(rows)
     payload: dict[str, Any] = {
         "environment": env,

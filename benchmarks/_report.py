@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._cases import format_shape
 
 Row = dict[str, Any]
@@ -25,18 +27,28 @@ def _case_key(row: Row) -> tuple[str, tuple[int, ...], str, str]:
     return row["op"], tuple(row["shape"]), row["dtype"], row["device"]
 
 
+def paired_ratio(slow: Row, fast: Row) -> float:
+    """``slow`` time over ``fast`` time: the median of the per-round ratios when both have
+    one sample per round (taken side by side, so that bursts of load from other processes
+    cancel), else the ratio of the medians."""
+    a, b = slow.get("samples_s"), fast.get("samples_s")
+    if a and b and len(a) == len(b):
+        return float(np.median(np.asarray(a) / np.asarray(b)))
+    return float(slow["median_s"] / fast["median_s"])
+
+
 def derive(rows: Sequence[Row]) -> None:
     """Add ``speedup_vs`` (peer time / ours) and ``edge_cost`` to the ``ours`` rows, and
-    ``ours_speedup`` to each peer row, in place."""
+    ``ours_speedup`` to each peer row, in place (see :func:`paired_ratio`)."""
     ours = {_case_key(r): r for r in rows if r["impl"] == "ours" and r["status"] == "ok"}
     for row in rows:
         mine = ours.get(_case_key(row))
         if mine is None or row["status"] != "ok" or row is mine:
             continue
-        ratio = row["median_s"] / mine["median_s"]
         if row["impl"] == "ours-noedges":
-            mine["edge_cost"] = mine["median_s"] / row["median_s"] - 1
+            mine["edge_cost"] = paired_ratio(mine, row) - 1
             continue
+        ratio = paired_ratio(row, mine)
         row["ours_speedup"] = ratio
         mine.setdefault("speedup_vs", {})[row["impl"]] = ratio
 
@@ -288,7 +300,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f"- date (UTC): {env['date_utc']}; commit {env.get('git_commit')}"
         + (" (uncommitted changes)" if env.get("git_dirty") else ""),
         f"- CPU: {env['cpu_model']}, {env['logical_cpus']} logical CPUs; load average at start "
-        f"{env.get('load_average_at_start')}",
+        f"{env.get('load_average_at_start')}, at end {env.get('load_average_at_end')} "
+        "(1, 5, 15 minutes)",
         f"- GPU: {gpu['name']} (driver {gpu['driver']}, {gpu['memory']})" if gpu else "- GPU: none",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v is not None),
         f"- settings: {payload['settings']}",
@@ -299,7 +312,8 @@ def markdown(payload: dict[str, Any]) -> str:
         "write y; backward: read y and g, write dx; xent: read logits, write the gradient). "
         "x copy = time over the copy floor (those bytes at the copy bandwidth measured in "
         "this run); x exp = time over one `np.exp(x, out=...)` pass (CPU). Speedups are the "
-        "peer's time over ours (above 1: ours is faster). NumPy is single-threaded; "
+        "peer's time over ours (above 1: ours is faster), the median of the ratios of samples "
+        "taken in the same round; edge cost likewise. NumPy is single-threaded; "
         "torch-1t runs at 1 thread, torch-Nt at its default N; JAX (XLA) uses its default "
         "thread pool.",
     ]

@@ -43,13 +43,15 @@ class Stats:
     high: float
     samples: int
     calls_per_sample: int
+    values: tuple[float, ...] = ()
+    """The per-call time of every sample, in the order taken (one per round)."""
 
     @property
     def iqr_fraction(self) -> float:
         """The interquartile range relative to the median."""
         return (self.q3 - self.q1) / self.median if self.median > 0 else math.nan
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | list[float]]:
         return {
             "median_s": self.median,
             "q1_s": self.q1,
@@ -58,6 +60,7 @@ class Stats:
             "max_s": self.high,
             "samples": self.samples,
             "calls_per_sample": self.calls_per_sample,
+            "samples_s": list(self.values),
         }
 
 
@@ -75,6 +78,7 @@ def summarize(per_call: Sequence[float], calls_per_sample: int = 1) -> Stats:
         float(values.max()),
         int(values.size),
         calls_per_sample,
+        tuple(float(v) for v in values),
     )
 
 

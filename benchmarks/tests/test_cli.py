@@ -12,7 +12,7 @@ import pytest
 from benchmarks import gpu
 from benchmarks._cli import main
 from benchmarks._impls import gpu_available
-from benchmarks._report import crossovers, targets
+from benchmarks._report import crossovers, derive, targets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,3 +197,32 @@ def _assert_tables_are_rectangular(text: str) -> None:
         cells = line.count(" | ") + 1 if not line.startswith("|---") else line.count("---|")
         width = width or cells
         assert cells == width, line
+
+
+def test_speedups_pair_samples_of_the_same_round() -> None:
+    # a burst of load slowed rounds 2-4 for ours and rounds 2-3 for the peer: per round the
+    # peer is 2x slower, except the last round; the medians alone would say 0.5x
+    ours = {
+        "impl": "ours",
+        "key": "ours [numpy]",
+        "op": "forward",
+        "shape": [8],
+        "dtype": "f",
+        "device": "cpu",
+        "status": "ok",
+        "median_s": 10.0,
+        "samples_s": [1, 1, 10, 10, 10],
+    }
+    peer = {
+        **ours,
+        "impl": "naive",
+        "key": "naive [numpy]",
+        "median_s": 5.0,
+        "samples_s": [2, 2, 20, 20, 5],
+    }
+    derive([ours, peer])
+    assert ours["speedup_vs"] == {"naive": 2.0}
+    assert peer["ours_speedup"] == 2.0
+    unpaired = {**peer, "samples_s": [5.0]}
+    derive([ours, unpaired])
+    assert ours["speedup_vs"] == {"naive": 0.5}
