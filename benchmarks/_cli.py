@@ -180,7 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     backends, why_no_gpu = resolve_backends(args.backends)
     if args.sizes is not None:
-        shapes = [parse_shape(part) for part in args.sizes.split(",") if part.strip()]
+        try:
+            shapes = [parse_shape(part) for part in args.sizes.split(",") if part.strip()]
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
     elif args.quick:
         shapes = list(QUICK_SHAPES)
     else:

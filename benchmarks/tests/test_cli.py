@@ -63,11 +63,12 @@ def test_main_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["--ops", "forward,sideways"], "unknown"),
         (["--dtypes", "float16"], "float32,float64"),
         (["--repeats", "0"], "positive"),
+        (["--sizes", "8by10"], "joined by 'x'"),
     ],
 )
 def test_bad_options(argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
-        main([*argv, "--sizes", "8x10", "--out", "/nonexistent/never"])
+        main(["--sizes", "8x10", *argv, "--out", "/nonexistent/never"])
 
 
 def test_cupy_without_gpu_is_an_error() -> None:
