@@ -341,7 +341,9 @@ def build(backends: tuple[str, ...], peers: tuple[str, ...]) -> tuple[list[Impl]
     if "cupy" in backends:
         impls.append(Ours("cupy"))
         if "naive" in peers:
-            impls.append(Naive("cupy"))
+            reason = optional("array_api_compat.cupy")
+            impls += [Naive("cupy")] if reason is None else []
+            notes += [f"naive chain on CuPy skipped: {reason}"] if reason else []
         if "torch" in peers:
             reason = optional("torch")
             if reason is None and _torch_cuda():
