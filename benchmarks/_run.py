@@ -20,7 +20,7 @@ class Settings:
     """How hard to time: ``repeats`` samples per implementation and case."""
 
     repeats: int = 15
-    min_sample_s: float = 2e-3
+    min_sample_s: float = 5e-3
     warmup: int = 2
     gpu_max_duration: float = 2.0
     budget_s: float = float("inf")
@@ -30,8 +30,11 @@ class Settings:
 
 Row = dict[str, Any]
 
+COOLDOWN_S = 2e-3
+"""Pause after each sample of a multi-threaded CPU peer, before the next sample starts."""
+
 SMALL_BYTES = 16 * 2**20
-SMALL_REPEATS = 3
+SMALL_REPEATS = 2
 """Cases moving under SMALL_BYTES take SMALL_REPEATS times the samples: they are cheap, and
 on a shared machine their medians need more samples to settle."""
 
@@ -131,6 +134,8 @@ def run_case(
             rows.append(_row(case, impl, "failed", problem))
             continue
         entry = Entry(impl.key, function, argsets, impl.enter, impl.leave, prime=impl.prime)
+        if impl.device == "cpu" and impl.threads != 1:
+            entry.cooldown_s = COOLDOWN_S
         entries.append(entry)
         timed.append((impl, entry))
         if gpu:

@@ -2,8 +2,9 @@
 
 CPU: every implementation of a case is warmed up, calibrated so that one sample lasts at
 least ``min_sample_s`` (small inputs are timed as a loop of calls and divided), then the
-samples are taken round-robin, one sample per implementation per repeat, starting the round
-at a different implementation each time, so that drift and neighbours' load hit all alike.
+samples are taken in rounds, one sample per implementation per round, in a fresh random
+order each round, so that drift, neighbours' load and any after-effect of the previous
+sample (a multi-threaded peer's workers still spinning) hit all alike.
 Inputs that fit in cache are rotated among several copies so that no call finds its input
 in the innermost caches because the previous call just read it.
 
@@ -14,6 +15,7 @@ GPU: ``cupyx.profiler.benchmark`` (CUDA events around each call, explicit ``n_re
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +98,8 @@ class Entry:
     enter: Callable[[], None] = _nothing
     leave: Callable[[], None] = _nothing
     number: int = 1
+    cooldown_s: float = 0.0
+    """Untimed pause after each sample (lets a multi-threaded peer's workers go idle)."""
     prime: bool = False
     """Before each sample, after ``enter``, make up to ``min(number, 50)`` untimed calls
     (for a thread pool that was just resized: its first calls can stall for ms)."""
@@ -116,6 +120,8 @@ class Entry:
             return time.perf_counter() - begin
         finally:
             self.leave()
+            if self.cooldown_s:
+                time.sleep(self.cooldown_s)
 
 
 def time_cpu(
@@ -132,9 +138,11 @@ def time_cpu(
         single = max(min(entry.run(1) for _ in range(3)), 1e-9)
         entry.number = max(1, min(max_calls, math.ceil(min_sample_s / single)))
         entry.samples = []
+    order = list(entries)
+    shuffle = random.Random(0).shuffle
     for repeat in range(repeats):
-        shift = repeat % len(entries)
-        for entry in [*entries[shift:], *entries[:shift]]:
+        shuffle(order)
+        for entry in order:
             elapsed = entry.run(entry.number, start=repeat * entry.number)
             entry.samples.append(elapsed / entry.number)
     return {e.key: summarize(e.samples, e.number) for e in entries}
