@@ -159,5 +159,7 @@ def cross_entropy_backward(
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
         )
-        (dlogits,) = torch.autograd.grad(loss, leaf, grad_outputs=grad)
+        # grad None means ones of the loss's shape (autograd accepts None for 0-d only).
+        ones = torch.ones_like(loss) if grad is None else grad
+        (dlogits,) = torch.autograd.grad(loss, leaf, grad_outputs=ones)
     return dlogits.detach()

@@ -1,0 +1,440 @@
+"""Softmax cross-entropy and its fused gradient, with every option of SPEC section 2.
+
+Per sample ``l = -sum_c w_c t'_c log p_c``, with ``t'`` the (smoothed, masked) target. Its
+exact gradient with respect to the logits is ``p * sum_c(w_c t'_c) - w * t'``: the shortcut
+``p - t`` holds only without weights and smoothing and for targets summing to one. The
+kernels work per slice (so Dask runs them blockwise); the batch reductions, including the
+mean's denominator ``D = sum_n sum_c w_c t_nc``, are plain array operations around them.
+Invalid samples (a label outside ``[0, C)`` or on a masked class) are marked NaN inside the
+kernels without reading any value; reading labels to raise happens only in
+``_lib._targets.wants_check`` cases.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+
+from ._forward import _log_softmax_kernel, _softmax_kernel
+from ._lib import _targets
+from ._lib._arguments import Array, Axis, namespace_of
+from ._lib._reductions import accurate_sum
+from ._lib._run import run
+from ._lib._slices import Slices, prepare
+
+__all__ = ["cross_entropy", "cross_entropy_backward"]
+
+
+@dataclass(frozen=True)
+class _Config:
+    """What the kernels need besides arrays (static: no array values)."""
+
+    hard: bool
+    classes: int
+    ignore_index: int | None
+    smoothing: float
+    weighted: bool
+    scaled: bool
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A validated call: slices (computing in the compute dtype) and kernel operands."""
+
+    slices: Slices
+    config: _Config
+    operands: tuple[Array, ...]
+    """logits, target (labels with a length-1 class axis, or probabilities), [weight]."""
+    loss_shape: tuple[int, ...]
+    result_dtype: Any
+
+
+def _weighted_targets(
+    slices: Slices, x: Array, target: Array, weight: Array | None, config: _Config
+) -> tuple[Array, Array, Array, Array | None]:
+    """Return ``(w*t', w*t, keep, bad)`` for one block of slices.
+
+    ``keep`` marks samples that take part (not ignored, some class unmasked); ``bad`` marks
+    invalid hard labels (None for probabilities).
+    """
+    xp = slices.xp
+    axes = slices.axes
+    mask = slices.mask
+    bad = None
+    if config.hard:
+        shape = tuple(config.classes if i in axes else 1 for i in range(x.ndim))
+        index = xp.arange(config.classes, dtype=target.dtype, device=array_api_compat.device(x))
+        hit = xp.reshape(index, shape) == target
+        if mask is not None:
+            hit = hit & mask
+        t = xp.astype(hit, x.dtype)
+        found = xp.any(hit, axis=axes, keepdims=True)
+        keep = _all_true(xp, found.shape, x)
+        if config.ignore_index is not None:
+            keep = target != config.ignore_index
+        bad = keep & ~found
+    else:
+        t = slices.zero_masked(target)
+        keep = _all_true(xp, tuple(1 if i in axes else n for i, n in enumerate(x.shape)), x)
+    count: Array | int = config.classes
+    if mask is not None:
+        count = xp.sum(xp.astype(mask, x.dtype), axis=axes, keepdims=True)
+        live = count > 0
+        keep = keep & live
+        bad = None if bad is None else bad & live
+    smoothed = t
+    if config.smoothing:
+        eps = config.smoothing
+        if mask is None:
+            smoothed = (1 - eps) * t + eps / count
+        else:
+            share = eps / xp.where(count > 0, count, 1.0)
+            smoothed = xp.where(mask, (1 - eps) * t + share, 0.0)
+    if weight is not None:
+        return weight * smoothed, weight * t, keep, bad
+    return smoothed, t, keep, bad
+
+
+def _all_true(xp: ModuleType, shape: tuple[int, ...], like: Array) -> Array:
+    return xp.ones(shape, dtype=xp.bool, device=array_api_compat.device(like))
+
+
+def _split(arrays: tuple[Array, ...], config: _Config) -> tuple[Array, Array | None, Array | None]:
+    """(target, weight, scale) out of the kernel operands after the logits."""
+    rest = list(arrays)
+    target = rest.pop(0)
+    weight = rest.pop(0) if config.weighted else None
+    scale = rest.pop(0) if config.scaled else None
+    return target, weight, scale
+
+
+def _mark(xp: ModuleType, a: Array, keep: Array, bad: Array | None) -> Array:
+    """0 for samples that take no part, NaN for invalid ones."""
+    a = xp.where(keep, a, 0.0)
+    return a if bad is None else xp.where(bad, math.nan, a)
+
+
+def _loss_kernel(config: _Config) -> Any:
+    def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
+        xp = slices.xp
+        target, weight, _ = _split(arrays, config)
+        wt, _, keep, bad = _weighted_targets(slices, x, target, weight, config)
+        logp = _log_softmax_kernel(slices, x)
+        terms = xp.where(wt == 0, 0.0, wt * logp)  # 0 * log 0 = 0
+        return _mark(xp, -accurate_sum(xp, terms, slices.axes), keep, bad)
+
+    return kernel
+
+
+def _denominator_kernel(config: _Config) -> Any:
+    def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
+        xp = slices.xp
+        target, weight, _ = _split(arrays, config)
+        _, wt, keep, _ = _weighted_targets(slices, x, target, weight, config)
+        return xp.where(keep, accurate_sum(xp, wt, slices.axes), 0.0)
+
+    return kernel
+
+
+def _gradient_kernel(config: _Config) -> Any:
+    def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
+        xp = slices.xp
+        target, weight, scale = _split(arrays, config)
+        wt, _, keep, bad = _weighted_targets(slices, x, target, weight, config)
+        p = _softmax_kernel(slices, x)
+        out = slices.zero_masked(p * accurate_sum(xp, wt, slices.axes) - wt)
+        if scale is not None:
+            out = out * scale
+        return _mark(xp, out, keep, bad)
+
+    return kernel
+
+
+def _setup(
+    logits: Array,
+    target: Array,
+    grad: Array | None,
+    *,
+    axis: Axis,
+    reduction: object,
+    weight: Array | None,
+    ignore_index: object,
+    label_smoothing: object,
+    where: Array | None,
+    validate: object,
+) -> tuple[_Call, _targets.Options, Array | None]:
+    """Validate everything; return the call, the options and ``grad`` in the compute dtype."""
+    options = _targets.check_options(reduction, ignore_index, label_smoothing, validate)
+    xp = namespace_of(logits=logits, target=target, weight=weight, grad=grad, where=where)
+    hard = _targets.is_hard(logits, target, axis)
+    companions = {} if hard else {"target": target}
+    if not hard:
+        _targets.check_soft_target(xp, logits, target, options)
+    slices, arrays = prepare(
+        "logits", logits, axis=axis, where=where, temperature=None, companions=companions
+    )
+    x = arrays[0]
+    axes = slices.axes
+    if hard:
+        _targets.check_hard_target(xp, logits, target, axes, options)
+        labels = _targets.signed_labels(xp, target)
+        _maybe_check_labels(xp, slices, labels, x.shape[axes[0]], options)
+        operand = xp.expand_dims(labels, axis=axes[0])
+    else:
+        operand = arrays[1]
+    _targets.check_weight(xp, weight, logits, axes)
+    operands = [x, operand]
+    if weight is not None:
+        shape = tuple(n if i in axes else 1 for i, n in enumerate(x.shape))
+        operands.append(xp.reshape(_targets.as_floating(xp, weight, x.dtype), shape))
+    loss_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    if options.reduction != "none":
+        loss_shape = ()
+    _targets.check_grad(grad, loss_shape, options.reduction)
+    if grad is not None:
+        if xp.isdtype(grad.dtype, ("bool", "complex floating")):
+            raise TypeError(f"grad has dtype {grad.dtype}; pass a real floating array")
+        grad = _targets.as_floating(xp, grad, x.dtype)
+    config = _Config(
+        hard=hard,
+        classes=int(x.shape[axes[0]]) if len(axes) == 1 else math.prod(x.shape[i] for i in axes),
+        ignore_index=options.ignore_index,
+        smoothing=options.label_smoothing,
+        weighted=weight is not None,
+        scaled=False,
+    )
+    call = _Call(
+        slices=replace(slices, result_dtype=x.dtype),
+        config=config,
+        operands=tuple(operands),
+        loss_shape=loss_shape,
+        result_dtype=slices.result_dtype,
+    )
+    return call, options, grad
+
+
+def _maybe_check_labels(
+    xp: ModuleType, slices: Slices, labels: Array, classes: int, options: _targets.Options
+) -> None:
+    """Raise on the first invalid label where SPEC's ``validate`` rule says to read them."""
+    if not _targets.wants_check(options.validate, labels):
+        return
+    axis = slices.axes[0]
+    mask = slices.mask
+    ok = _targets.labels_in_range(xp, labels, classes, options.ignore_index)
+    live = None if mask is None else xp.any(mask, axis=axis)  # all-masked: ignored
+    bad = ~ok if live is None else ~ok & live
+    _targets.raise_first_bad(xp, labels, bad, f"outside [0, {classes}) (classes on axis {axis})")
+    if mask is None:
+        return
+    index = xp.arange(classes, dtype=labels.dtype, device=array_api_compat.device(labels))
+    shape = tuple(classes if i == axis else 1 for i in range(mask.ndim))
+    hit = xp.any(mask & (xp.reshape(index, shape) == xp.expand_dims(labels, axis=axis)), axis=axis)
+    if options.ignore_index is not None:
+        hit = hit | (labels == options.ignore_index)
+    _targets.raise_first_bad(xp, labels, ~hit & live, "a class masked by where")
+
+
+def _per_sample(call: _Call, kernel: Any) -> Array:
+    """Run a per-sample kernel; result in the compute dtype with the loss's sample shape."""
+    slices = call.slices
+    if slices.empty:  # no classes: every sample is all-masked, hence ignored
+        x = call.operands[0]
+        shape = tuple(1 if i in slices.axes else n for i, n in enumerate(x.shape))
+        out = slices.xp.zeros(shape, dtype=x.dtype, device=array_api_compat.device(x))
+    else:
+        out = run(kernel, slices, *call.operands, reduces=True)
+    return slices.finish(out, reduced=True, keepdims=False)
+
+
+def _total(xp: ModuleType, a: Array) -> Array:
+    """Accurate sum of every entry, as a 0-d array."""
+    if a.ndim == 0:
+        return a
+    return xp.reshape(accurate_sum(xp, a, tuple(range(a.ndim))), ())
+
+
+def _denominator(call: _Call) -> Array:
+    """``D = sum_n sum_c w_c t_nc`` over the samples that take part (0-d, compute dtype)."""
+    return _total(call.slices.xp, _per_sample(call, _denominator_kernel(call.config)))
+
+
+def _safe_divide(xp: ModuleType, total: Array, d: Array) -> Array:
+    """``total / d``, with 0 for ``d == 0`` (a NaN total, from invalid labels, stays NaN)."""
+    zero = xp.where(xp.isnan(total), total, 0.0)
+    return xp.where(d == 0, zero, total / xp.where(d == 0, 1.0, d))
+
+
+def _finish(call: _Call, out: Array) -> Array:
+    xp = call.slices.xp
+    return out if out.dtype == call.result_dtype else xp.astype(out, call.result_dtype)
+
+
+def cross_entropy(
+    logits: Array,
+    target: Array,
+    /,
+    *,
+    axis: Axis = -1,
+    reduction: str = "mean",
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Array | None = None,
+    validate: bool | None = None,
+) -> Array:
+    r"""Softmax cross-entropy: per sample ``l_n = -sum_c w_c t'_nc log softmax(logits)_nc``.
+
+    Parameters
+    ----------
+    logits : array
+        Real scores; the classes lie along ``axis``. Integers are promoted to the default
+        float; float16/bfloat16 are accumulated in float32.
+    target : array
+        Integer class indices with one dimension less than ``logits`` (``axis`` an int), or
+        probabilities of the logits' shape (any real or integer dtype, an integer one-hot
+        included), cast to the logits' floating dtype.
+    axis : int, tuple of ints or None, optional
+        The class axis (axes, for probabilities).
+    reduction : {"mean", "sum", "none"}, optional
+        ``"none"``: per-sample losses. ``"sum"``: their sum. ``"mean"``: ``sum_n l_n / D``
+        with ``D = sum_n sum_c w_c t_nc`` (the unsmoothed targets), the same weighted mean
+        for labels and probabilities; 0 when ``D`` is 0.
+    weight : array, optional
+        One weight per class, shape ``(C,)``; negative weights are allowed.
+    ignore_index : int, optional
+        With integer labels: samples with this label give 0 and leave ``D``.
+    label_smoothing : float, optional
+        ``eps`` in [0, 1]: ``t' = (1 - eps) t + eps / C_n`` over the ``C_n`` unmasked classes.
+    where : boolean array, optional
+        Class mask broadcastable to ``logits``: masked classes get ``t' = 0`` and leave the
+        smoothing count; a sample with every class masked is ignored.
+    validate : bool or None, optional
+        Labels outside ``[0, C)`` (other than ``ignore_index``) or on a masked class are
+        invalid. None: raise ``ValueError`` naming the first one on NumPy, array-api-strict
+        and PyTorch CPU arrays; elsewhere (GPU, Dask, JAX) mark those samples NaN without
+        synchronising. True: always check (an error on Dask arrays and JAX tracers).
+        False: only mark NaN.
+
+    Returns
+    -------
+    array
+        The loss in the logits' floating dtype: per-sample shape for ``"none"``, else 0-d.
+
+    Notes
+    -----
+    ``0 * log 0 = 0``: a -inf logit whose smoothed target is 0 contributes nothing; with a
+    target above 0 the loss is +inf. PyTorch's ``F.cross_entropy`` differs in that it divides
+    probability targets by N for ``"mean"`` and gives NaN when every sample is ignored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_softmax as ps
+    >>> logits = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> round(float(ps.cross_entropy(logits, np.array([2, 0]))), 6)
+    1.407606
+    >>> ps.cross_entropy(logits, np.array([2, 0]), reduction="none").round(6)
+    array([0.407606, 2.407606])
+    """
+    call, options, _ = _setup(
+        logits,
+        target,
+        None,
+        axis=axis,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        where=where,
+        validate=validate,
+    )
+    xp = call.slices.xp
+    losses = _per_sample(call, _loss_kernel(call.config))
+    if options.reduction == "none":
+        return _finish(call, losses)
+    total = _total(xp, losses)
+    if options.reduction == "sum":
+        return _finish(call, total)
+    return _finish(call, _safe_divide(xp, total, _denominator(call)))
+
+
+def cross_entropy_backward(
+    logits: Array,
+    target: Array,
+    /,
+    *,
+    grad: Array | None = None,
+    axis: Axis = -1,
+    reduction: str = "mean",
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Array | None = None,
+    validate: bool | None = None,
+) -> Array:
+    r"""Gradient of :func:`cross_entropy` with respect to ``logits``, fused.
+
+    Per sample ``p * sum_c(w_c t'_c) - w * t'`` with ``p = softmax(logits)``, divided by
+    ``D`` for ``"mean"`` (0 when ``D`` is 0), times ``grad``.
+
+    Parameters
+    ----------
+    logits, target
+        As for :func:`cross_entropy`.
+    grad : array, optional
+        Gradient with respect to the loss: the loss's shape (per-sample for ``"none"``, 0-d
+        otherwise). None means ones.
+    axis, reduction, weight, ignore_index, label_smoothing, where, validate
+        As for :func:`cross_entropy`.
+
+    Returns
+    -------
+    array
+        The logits' shape and floating dtype. Ignored samples and masked classes get 0,
+        invalid samples NaN (when not raised on).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_softmax as ps
+    >>> x = np.array([[1, 2, 3], [4, 5, 6]])
+    >>> y = np.array([[0, 1, 0], [1, 0, 0]])  # integer one-hot
+    >>> ps.cross_entropy_backward(x, y, axis=1, reduction="sum").round(8)
+    array([[ 0.09003057, -0.75527153,  0.66524096],
+           [-0.90996943,  0.24472847,  0.66524096]])
+    """
+    call, options, grad = _setup(
+        logits,
+        target,
+        grad,
+        axis=axis,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        where=where,
+        validate=validate,
+    )
+    slices = call.slices
+    xp = slices.xp
+    x = call.operands[0]
+    out_slices = replace(slices, result_dtype=call.result_dtype)
+    if slices.empty:
+        return out_slices.finish(x)
+    scale = grad
+    if options.reduction == "mean":
+        one = xp.ones((), dtype=x.dtype, device=array_api_compat.device(x))
+        scale = _safe_divide(xp, one if grad is None else grad, _denominator(call))
+    operands = call.operands
+    if scale is not None:
+        keep_shape = tuple(1 if i in slices.axes else n for i, n in enumerate(x.shape))
+        if options.reduction != "none":
+            keep_shape = (1,) * x.ndim
+        operands = (*operands, xp.reshape(scale, keep_shape))
+    config = replace(call.config, scaled=scale is not None)
+    return out_slices.finish(run(_gradient_kernel(config), out_slices, *operands))
