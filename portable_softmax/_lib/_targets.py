@@ -191,11 +191,15 @@ def wants_check(validate: bool | None, target: Array) -> bool:
         return is_eager_cpu(target)
     if _is_traced(target):
         raise ValueError(
-            f"validate=True reads the label values, but target is a {type(target).__name__} "
+            f"validate=True reads the label values, but target is a {_kind(target)} "
             "(lazy or traced) whose values are not available without computing it; pass "
             "validate=False (invalid samples then give NaN) or check the labels beforehand"
         )
     return True
+
+
+def _kind(x: Array) -> str:
+    return f"{type(x).__module__.split('.')[0]} {type(x).__name__}"
 
 
 def raise_first_bad(xp: ModuleType, labels: Array, bad: Array, what: str) -> None:
