@@ -118,38 +118,22 @@ def _mark(xp: ModuleType, a: Array, keep: Array, bad: Array | None) -> Array:
     return a if bad is None else xp.where(bad, math.nan, a)
 
 
-def _loss_kernel(config: _Config) -> Any:
-    def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
-        xp = slices.xp
-        target, weight, _ = _split(arrays, config)
-        wt, _, keep, bad = _weighted_targets(slices, x, target, weight, config)
-        logp = _log_softmax_kernel(slices, x)
-        terms = xp.where(wt == 0, 0.0, wt * logp)  # 0 * log 0 = 0
-        return _mark(xp, -accurate_sum(xp, terms, slices.axes), keep, bad)
+def _kernel(config: _Config, kind: str) -> Any:
+    """The per-slice kernel of ``kind``: "loss" and "denominator" reduce the class axes
+    (per-sample ``l_n`` and ``d_n = sum_c w_c t_nc``); "gradient" keeps them."""
 
-    return kernel
-
-
-def _denominator_kernel(config: _Config) -> Any:
-    def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
-        xp = slices.xp
-        target, weight, _ = _split(arrays, config)
-        _, wt, keep, _ = _weighted_targets(slices, x, target, weight, config)
-        return xp.where(keep, accurate_sum(xp, wt, slices.axes), 0.0)
-
-    return kernel
-
-
-def _gradient_kernel(config: _Config) -> Any:
     def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
         xp = slices.xp
         target, weight, scale = _split(arrays, config)
-        wt, _, keep, bad = _weighted_targets(slices, x, target, weight, config)
+        wt, plain, keep, bad = _weighted_targets(slices, x, target, weight, config)
+        if kind == "denominator":
+            return xp.where(keep, accurate_sum(xp, plain, slices.axes), 0.0)
+        if kind == "loss":
+            terms = xp.where(wt == 0, 0.0, wt * _log_softmax_kernel(slices, x))  # 0 log 0 = 0
+            return _mark(xp, -accurate_sum(xp, terms, slices.axes), keep, bad)
         p = _softmax_kernel(slices, x)
         out = slices.zero_masked(p * accurate_sum(xp, wt, slices.axes) - wt)
-        if scale is not None:
-            out = out * scale
-        return _mark(xp, out, keep, bad)
+        return _mark(xp, out if scale is None else out * scale, keep, bad)
 
     return kernel
 
@@ -260,7 +244,7 @@ def _total(xp: ModuleType, a: Array) -> Array:
 
 def _denominator(call: _Call) -> Array:
     """``D = sum_n sum_c w_c t_nc`` over the samples that take part (0-d, compute dtype)."""
-    return _total(call.slices.xp, _per_sample(call, _denominator_kernel(call.config)))
+    return _total(call.slices.xp, _per_sample(call, _kernel(call.config, "denominator")))
 
 
 def _safe_divide(xp: ModuleType, total: Array, d: Array) -> Array:
@@ -354,7 +338,7 @@ def cross_entropy(
         validate=validate,
     )
     xp = call.slices.xp
-    losses = _per_sample(call, _loss_kernel(call.config))
+    losses = _per_sample(call, _kernel(call.config, "loss"))
     if options.reduction == "none":
         return _finish(call, losses)
     total = _total(xp, losses)
@@ -437,4 +421,4 @@ def cross_entropy_backward(
             keep_shape = (1,) * x.ndim
         operands = (*operands, xp.reshape(scale, keep_shape))
     config = replace(call.config, scaled=scale is not None)
-    return out_slices.finish(run(_gradient_kernel(config), out_slices, *operands))
+    return out_slices.finish(run(_kernel(config, "gradient"), out_slices, *operands))

@@ -8,6 +8,7 @@ of times after a ``forward``; before the first ``forward`` it raises ``RuntimeEr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._cross_entropy import cross_entropy, cross_entropy_backward
@@ -27,13 +28,41 @@ def _not_yet(layer: object) -> RuntimeError:
     )
 
 
-class SoftmaxLayer:
+class _OutputLayer:
+    """A layer whose backward needs only its forward output (softmax, log_softmax)."""
+
+    _forward: Callable[..., Array]
+    _backward: Callable[..., Array]
+
+    def __init__(
+        self,
+        *,
+        axis: Axis = -1,
+        where: Array | None = None,
+        temperature: float | Array | None = None,
+    ) -> None:
+        self.options: dict[str, Any] = {"axis": axis, "where": where, "temperature": temperature}
+        self.output: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        """Return the layer's output for ``x`` and keep it for :meth:`backward`."""
+        self.output = type(self)._forward(x, **self.options)
+        return self.output
+
+    def backward(self, grad: Array) -> Array:
+        """Return the gradient with respect to the last ``forward``'s input."""
+        if self.output is None:
+            raise _not_yet(self)
+        return type(self)._backward(grad, self.output, **self.options)
+
+
+class SoftmaxLayer(_OutputLayer):
     """``y = softmax(x)`` forward; ``backward(grad)`` returns ``y * (grad - sum(grad*y)) / T``.
 
     Parameters
     ----------
     axis, where, temperature
-        Options of :func:`portable_softmax.softmax`.
+        Options of :func:`portable_softmax.softmax`, given once here.
 
     Notes
     -----
@@ -52,35 +81,17 @@ class SoftmaxLayer:
     array([[-0.022033,  0.184836, -0.162803]])
     """
 
-    def __init__(
-        self,
-        *,
-        axis: Axis = -1,
-        where: Array | None = None,
-        temperature: float | Array | None = None,
-    ) -> None:
-        self.options: dict[str, Any] = {"axis": axis, "where": where, "temperature": temperature}
-        self.output: Array | None = None
-
-    def forward(self, x: Array) -> Array:
-        """Return ``softmax(x)`` and keep it for :meth:`backward`."""
-        self.output = softmax(x, **self.options)
-        return self.output
-
-    def backward(self, grad: Array) -> Array:
-        """Return the gradient with respect to the last ``forward``'s input."""
-        if self.output is None:
-            raise _not_yet(self)
-        return softmax_backward(grad, self.output, **self.options)
+    _forward = staticmethod(softmax)
+    _backward = staticmethod(softmax_backward)
 
 
-class LogSoftmaxLayer:
+class LogSoftmaxLayer(_OutputLayer):
     """``logp = log_softmax(x)`` forward; ``backward(grad)`` returns ``(grad - p*sum(grad))/T``.
 
     Parameters
     ----------
     axis, where, temperature
-        Options of :func:`portable_softmax.log_softmax`.
+        Options of :func:`portable_softmax.log_softmax`, given once here.
 
     Notes
     -----
@@ -98,26 +109,8 @@ class LogSoftmaxLayer:
     array([ 0.5, -0.5])
     """
 
-    def __init__(
-        self,
-        *,
-        axis: Axis = -1,
-        where: Array | None = None,
-        temperature: float | Array | None = None,
-    ) -> None:
-        self.options: dict[str, Any] = {"axis": axis, "where": where, "temperature": temperature}
-        self.output: Array | None = None
-
-    def forward(self, x: Array) -> Array:
-        """Return ``log_softmax(x)`` and keep it for :meth:`backward`."""
-        self.output = log_softmax(x, **self.options)
-        return self.output
-
-    def backward(self, grad: Array) -> Array:
-        """Return the gradient with respect to the last ``forward``'s input."""
-        if self.output is None:
-            raise _not_yet(self)
-        return log_softmax_backward(grad, self.output, **self.options)
+    _forward = staticmethod(log_softmax)
+    _backward = staticmethod(log_softmax_backward)
 
 
 class SoftmaxCrossEntropyLayer:
