@@ -24,6 +24,7 @@ __conformance_conventions__ = {
     "nan_for_inf_rows": "NaN in slices holding +inf or no finite entry",
     "soft_target_mean_over_n": "reduction='mean' divides probability-target losses by N",
     "nan_for_zero_denominator": "NaN for a mean over no (unignored) samples",
+    "own_validation_errors": "its own RuntimeError for a grad that does not match the loss",
 }
 
 
