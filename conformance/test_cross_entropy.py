@@ -345,6 +345,24 @@ def test_gradient_float32_against_finite_differences(backend: Any, impl: Any, ca
 
 
 @pytest.mark.derivatives
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("case", ["hard", "weight", "smoothing", "where"])
+def test_gradient_half_precision(backend: Any, impl: Any, case: str, dtype: str) -> None:
+    """float16 / bfloat16: within one unit in the last place plus the float32 allowance."""
+    need_dtype(backend, dtype)
+    x, target, options = _case(case)
+    x[np.isinf(x)] = -30.0
+    fn = require(impl, "cross_entropy_backward", "reduction", *_keys(options))
+    x = ref.round_to(x, dtype)
+    out = ce.run(backend, fn, x, target, dtype, shape=x.shape, reduction="sum", **options)
+    fd = ce.fd_gradient(x, target, reduction="sum", **_ref_options(options, dtype))
+    beyond = np.maximum(0.0, np.abs(out - fd) - ref.ulp(np.abs(fd), dtype))
+    eps = _eps("float32")
+    err = float(beyond.max()) / (1.0 + float(np.abs(fd).max()))
+    assert_within_bound(err / eps, 64.0, f"cross_entropy_backward[{case}, sum, {dtype}]")
+
+
+@pytest.mark.derivatives
 def test_masked_classes_and_ignored_samples_get_zero(backend: Any, impl: Any) -> None:
     """Masked entries and ignored samples get exactly 0, whatever the logits hold there."""
     options = {"where": np.array([True, False, True, True]), "ignore_index": 2}

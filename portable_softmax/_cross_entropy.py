@@ -165,9 +165,7 @@ def _setup(
     axes = slices.axes
     if hard:
         _targets.check_hard_target(xp, logits, target, axes, options)
-        labels = _targets.signed_labels(xp, target)
-        _maybe_check_labels(xp, slices, labels, x.shape[axes[0]], options)
-        operand = xp.expand_dims(labels, axis=axes[0])
+        operand = _targets.signed_labels(xp, target)
     else:
         operand = arrays[1]
     _targets.check_weight(xp, weight, logits, axes)
@@ -183,6 +181,9 @@ def _setup(
         if xp.isdtype(grad.dtype, ("bool", "complex floating")):
             raise TypeError(f"grad has dtype {grad.dtype}; pass a real floating array")
         grad = _targets.as_floating(xp, grad, x.dtype)
+    if hard:  # values last: every metadata error comes first
+        _maybe_check_labels(xp, slices, operand, x.shape[axes[0]], options)
+        operands[1] = xp.expand_dims(operand, axis=axes[0])
     config = _Config(
         hard=hard,
         classes=int(x.shape[axes[0]]) if len(axes) == 1 else math.prod(x.shape[i] for i in axes),
