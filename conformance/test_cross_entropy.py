@@ -491,3 +491,71 @@ def test_all_ignored_batch_differs_from_torch(backend: Any, impl: Any) -> None:
     )
     with convention_difference(impl, "nan_for_zero_denominator"):
         assert ours == 0.0, ours
+
+
+# -- edges of the logits, in small and in many-block inputs ------------------------------------
+
+
+@pytest.mark.values
+def test_infinite_and_nan_logits(backend: Any, impl: Any) -> None:
+    """+inf logits give the limits of SPEC section 2's table; a NaN logit a NaN sample."""
+    loss_fn = require(impl, "cross_entropy", "reduction")
+    grad_fn = require(impl, "cross_entropy_backward", "reduction")
+    x = np.array([[np.inf, 0.0, np.inf, 1.0], [np.nan, 0.0, 1.0, 2.0], [0.0, 1.0, 2.0, 3.0]])
+    labels = np.array([0, 1, 3])
+    dtype = backend.default_float
+    loss = ce.run(backend, loss_fn, x, labels, dtype, shape=(3,), reduction="none")
+    lse = np.log(np.sum(np.exp(x[2])))
+    want = np.array([np.log(2.0), np.nan, lse - 3.0])
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want))
+    np.testing.assert_allclose(loss[[0, 2]], want[[0, 2]], rtol=16 * _eps(dtype))
+    grad = ce.run(backend, grad_fn, x, labels, dtype, shape=(3, 4), reduction="none")
+    p2 = np.exp(x[2] - lse)
+    want_grad = np.array([[-0.5, 0.0, 0.5, 0.0], [np.nan] * 4, p2 - np.eye(4)[3]])
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(want_grad))
+    good = ~np.isnan(want_grad)
+    np.testing.assert_allclose(grad[good], want_grad[good], rtol=0, atol=16 * _eps(dtype))
+
+
+@pytest.mark.values
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_many_blocks_with_edge_rows(backend: Any, impl: Any, dtype: str) -> None:
+    """A few MB of logits (fast paths work in blocks) with +inf and NaN rows among them:
+    per-sample losses and gradients against float64 formulas, row by row."""
+    need_dtype(backend, dtype)
+    options = {"weight": np.linspace(0.5, 2.0, 1000), "label_smoothing": 0.05, "ignore_index": 7}
+    loss_fn = require(impl, "cross_entropy", "reduction", *options)
+    grad_fn = require(impl, "cross_entropy_backward", "reduction", "grad", *options)
+    rng = np.random.default_rng(11)
+    x = ref.round_to(rng.normal(0.0, 3.0, (600, 1000)), dtype)
+    labels = rng.integers(0, 1000, 600)
+    labels[::50] = 7
+    x[123, 17] = np.inf
+    x[456, 3] = np.nan
+    g = ref.round_to(rng.normal(size=600), dtype)
+    loss = ce.run(backend, loss_fn, x, labels, dtype, shape=(600,), reduction="none", **options)
+    grad = ce.run(
+        backend, grad_fn, x, labels, dtype, shape=x.shape, reduction="none", grad=g, **options
+    )
+    w = ref.round_to(options["weight"], dtype)
+    eps = options["label_smoothing"]
+    smoothed = (1 - eps) * np.eye(1000)[labels] + eps / 1000
+    counted = labels != 7
+    with np.errstate(invalid="ignore"):
+        m = np.max(x, axis=1, keepdims=True)
+        logp = x - m - np.log(np.sum(np.exp(x - m), axis=1, keepdims=True))
+    logp[123] = np.where(np.arange(1000) == 17, 0.0, -np.inf)  # the +inf row's limits
+    with np.errstate(invalid="ignore"):
+        want = np.where(counted, -np.sum(w * smoothed * logp, axis=1), 0.0)
+        p = np.exp(logp)
+        wt = w * smoothed
+        want_grad = np.where(counted[:, None], (p * wt.sum(1, keepdims=True) - wt) * g[:, None], 0)
+    want[123] = np.inf if counted[123] else 0.0  # smoothed targets meet -inf log-probabilities
+    tol = 64 * _eps(dtype)
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want))
+    good = np.isfinite(want)
+    np.testing.assert_allclose(loss[good], want[good], rtol=tol, atol=tol)
+    assert loss[123] == want[123]
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(want_grad))
+    good = ~np.isnan(want_grad)
+    np.testing.assert_allclose(grad[good], want_grad[good], rtol=tol, atol=tol)

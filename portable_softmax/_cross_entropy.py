@@ -20,7 +20,7 @@ from typing import Any
 import array_api_compat
 
 from ._forward import _log_softmax_kernel, _softmax_kernel
-from ._lib import _targets
+from ._lib import _numpy_cross_entropy, _targets
 from ._lib._arguments import Array, Axis, namespace_of
 from ._lib._reductions import accurate_sum
 from ._lib._run import run
@@ -51,6 +51,8 @@ class _Call:
     """logits, target (labels with a length-1 class axis, or probabilities), [weight]."""
     loss_shape: tuple[int, ...]
     result_dtype: Any
+    numpy_fast: bool
+    """Whether ``_lib._numpy_cross_entropy`` computes this call."""
 
 
 def _weighted_targets(
@@ -198,6 +200,7 @@ def _setup(
         operands=tuple(operands),
         loss_shape=loss_shape,
         result_dtype=slices.result_dtype,
+        numpy_fast=not slices.empty and _numpy_cross_entropy.takes(logits, target, axis, where),
     )
     return call, options, grad
 
@@ -245,7 +248,39 @@ def _total(xp: ModuleType, a: Array) -> Array:
 
 def _denominator(call: _Call) -> Array:
     """``D = sum_n sum_c w_c t_nc`` over the samples that take part (0-d, compute dtype)."""
+    if call.numpy_fast:
+        labels, weight = _numpy_operands(call)
+        c = call.config
+        return _numpy_cross_entropy.denominator(
+            labels, weight, c.classes, c.ignore_index, call.operands[0].dtype
+        )
     return _total(call.slices.xp, _per_sample(call, _kernel(call.config, "denominator")))
+
+
+def _numpy_operands(call: _Call) -> tuple[Array, Array | None]:
+    """Labels as ``(rows, 1)`` and the weight as ``(C,)``, for the NumPy fast path."""
+    weight = call.operands[2].reshape(-1) if call.config.weighted else None
+    return call.operands[1].reshape(-1, 1), weight
+
+
+def _numpy_fallback(call: _Call, config: _Config, kind: str) -> Any:
+    """The portable kernel on one 2-D block of the fast path (the weight as ``(1, C)``)."""
+    kernel = _kernel(config, kind)
+    extra = (call.operands[2].reshape(1, -1),) if config.weighted else ()
+
+    def fallback(slices: Slices, xb: Array, lb: Array, *rest: Array) -> Array:
+        return kernel(slices, xb, lb, *extra, *rest)
+
+    return fallback
+
+
+def _numpy_losses(call: _Call) -> Array:
+    x = call.operands[0]
+    labels, weight = _numpy_operands(call)
+    c = call.config
+    fallback = _numpy_fallback(call, c, "loss")
+    out = _numpy_cross_entropy.losses(x, labels, weight, c.ignore_index, c.smoothing, fallback)
+    return out.reshape(x.shape[:-1])
 
 
 def _safe_divide(xp: ModuleType, total: Array, d: Array) -> Array:
@@ -339,7 +374,10 @@ def cross_entropy(
         validate=validate,
     )
     xp = call.slices.xp
-    losses = _per_sample(call, _kernel(call.config, "loss"))
+    if call.numpy_fast:
+        losses = _numpy_losses(call)
+    else:
+        losses = _per_sample(call, _kernel(call.config, "loss"))
     if options.reduction == "none":
         return _finish(call, losses)
     total = _total(xp, losses)
@@ -422,4 +460,15 @@ def cross_entropy_backward(
             keep_shape = (1,) * x.ndim
         operands = (*operands, xp.reshape(scale, keep_shape))
     config = replace(call.config, scaled=scale is not None)
+    if call.numpy_fast:
+        labels, weight = _numpy_operands(call)
+        return _numpy_cross_entropy.gradient(
+            x,
+            labels,
+            weight,
+            config.ignore_index,
+            config.smoothing,
+            scale,
+            _numpy_fallback(call, replace(config, scaled=True), "gradient"),
+        )
     return out_slices.finish(run(_kernel(config, "gradient"), out_slices, *operands))
