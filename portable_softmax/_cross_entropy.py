@@ -19,9 +19,9 @@ from typing import Any
 
 import array_api_compat
 
-from ._forward import _log_softmax_kernel, _softmax_kernel
 from ._lib import _numpy_cross_entropy, _targets
 from ._lib._arguments import Array, Axis, namespace_of
+from ._lib._cross_entropy_kernels import Config, kernel_of
 from ._lib._reductions import accurate_sum
 from ._lib._run import run
 from ._lib._slices import Slices, prepare
@@ -30,114 +30,17 @@ __all__ = ["cross_entropy", "cross_entropy_backward"]
 
 
 @dataclass(frozen=True)
-class _Config:
-    """What the kernels need besides arrays (static: no array values)."""
-
-    hard: bool
-    classes: int
-    ignore_index: int | None
-    smoothing: float
-    weighted: bool
-    scaled: bool
-
-
-@dataclass(frozen=True)
 class _Call:
     """A validated call: slices (computing in the compute dtype) and kernel operands."""
 
     slices: Slices
-    config: _Config
+    config: Config
     operands: tuple[Array, ...]
     """logits, target (labels with a length-1 class axis, or probabilities), [weight]."""
     loss_shape: tuple[int, ...]
     result_dtype: Any
     numpy_fast: bool
     """Whether ``_lib._numpy_cross_entropy`` computes this call."""
-
-
-def _weighted_targets(
-    slices: Slices, x: Array, target: Array, weight: Array | None, config: _Config
-) -> tuple[Array, Array, Array, Array | None]:
-    """Return ``(w*t', w*t, keep, bad)`` for one block of slices.
-
-    ``keep`` marks samples that take part (not ignored, some class unmasked); ``bad`` marks
-    invalid hard labels (None for probabilities).
-    """
-    xp = slices.xp
-    axes = slices.axes
-    mask = slices.mask
-    bad = None
-    if config.hard:
-        shape = tuple(config.classes if i in axes else 1 for i in range(x.ndim))
-        index = xp.arange(config.classes, dtype=target.dtype, device=array_api_compat.device(x))
-        hit = xp.reshape(index, shape) == target
-        if mask is not None:
-            hit = hit & mask
-        t = xp.astype(hit, x.dtype)
-        found = xp.any(hit, axis=axes, keepdims=True)
-        keep = _all_true(xp, found.shape, x)
-        if config.ignore_index is not None:
-            keep = target != config.ignore_index
-        bad = keep & ~found
-    else:
-        t = slices.zero_masked(target)
-        keep = _all_true(xp, tuple(1 if i in axes else n for i, n in enumerate(x.shape)), x)
-    count: Array | int = config.classes
-    if mask is not None:
-        count = xp.sum(xp.astype(mask, x.dtype), axis=axes, keepdims=True)
-        live = count > 0
-        keep = keep & live
-        bad = None if bad is None else bad & live
-    smoothed = t
-    if config.smoothing:
-        eps = config.smoothing
-        if mask is None:
-            smoothed = (1 - eps) * t + eps / count
-        else:
-            share = eps / xp.where(count > 0, count, 1.0)
-            smoothed = xp.where(mask, (1 - eps) * t + share, 0.0)
-    if weight is not None:
-        return weight * smoothed, weight * t, keep, bad
-    return smoothed, t, keep, bad
-
-
-def _all_true(xp: ModuleType, shape: tuple[int, ...], like: Array) -> Array:
-    return xp.ones(shape, dtype=xp.bool, device=array_api_compat.device(like))
-
-
-def _split(arrays: tuple[Array, ...], config: _Config) -> tuple[Array, Array | None, Array | None]:
-    """(target, weight, scale) out of the kernel operands after the logits."""
-    rest = list(arrays)
-    target = rest.pop(0)
-    weight = rest.pop(0) if config.weighted else None
-    scale = rest.pop(0) if config.scaled else None
-    return target, weight, scale
-
-
-def _mark(xp: ModuleType, a: Array, keep: Array, bad: Array | None) -> Array:
-    """0 for samples that take no part, NaN for invalid ones."""
-    a = xp.where(keep, a, 0.0)
-    return a if bad is None else xp.where(bad, math.nan, a)
-
-
-def _kernel(config: _Config, kind: str) -> Any:
-    """The per-slice kernel of ``kind``: "loss" and "denominator" reduce the class axes
-    (per-sample ``l_n`` and ``d_n = sum_c w_c t_nc``); "gradient" keeps them."""
-
-    def kernel(slices: Slices, x: Array, *arrays: Array) -> Array:
-        xp = slices.xp
-        target, weight, scale = _split(arrays, config)
-        wt, plain, keep, bad = _weighted_targets(slices, x, target, weight, config)
-        if kind == "denominator":
-            return xp.where(keep, accurate_sum(xp, plain, slices.axes), 0.0)
-        if kind == "loss":
-            terms = xp.where(wt == 0, 0.0, wt * _log_softmax_kernel(slices, x))  # 0 log 0 = 0
-            return _mark(xp, -accurate_sum(xp, terms, slices.axes), keep, bad)
-        p = _softmax_kernel(slices, x)
-        out = slices.zero_masked(p * accurate_sum(xp, wt, slices.axes) - wt)
-        return _mark(xp, out if scale is None else out * scale, keep, bad)
-
-    return kernel
 
 
 def _setup(
@@ -186,7 +89,7 @@ def _setup(
     if hard:  # values last: every metadata error comes first
         _maybe_check_labels(xp, slices, operand, x.shape[axes[0]], options)
         operands[1] = xp.expand_dims(operand, axis=axes[0])
-    config = _Config(
+    config = Config(
         hard=hard,
         classes=int(x.shape[axes[0]]) if len(axes) == 1 else math.prod(x.shape[i] for i in axes),
         ignore_index=options.ignore_index,
@@ -254,7 +157,7 @@ def _denominator(call: _Call) -> Array:
         return _numpy_cross_entropy.denominator(
             labels, weight, c.classes, c.ignore_index, call.operands[0].dtype
         )
-    return _total(call.slices.xp, _per_sample(call, _kernel(call.config, "denominator")))
+    return _total(call.slices.xp, _per_sample(call, kernel_of(call.config, "denominator")))
 
 
 def _numpy_operands(call: _Call) -> tuple[Array, Array | None]:
@@ -263,9 +166,9 @@ def _numpy_operands(call: _Call) -> tuple[Array, Array | None]:
     return call.operands[1].reshape(-1, 1), weight
 
 
-def _numpy_fallback(call: _Call, config: _Config, kind: str) -> Any:
+def _numpy_fallback(call: _Call, config: Config, kind: str) -> Any:
     """The portable kernel on one 2-D block of the fast path (the weight as ``(1, C)``)."""
-    kernel = _kernel(config, kind)
+    kernel = kernel_of(config, kind)
     extra = (call.operands[2].reshape(1, -1),) if config.weighted else ()
 
     def fallback(slices: Slices, xb: Array, lb: Array, *rest: Array) -> Array:
@@ -377,7 +280,7 @@ def cross_entropy(
     if call.numpy_fast:
         losses = _numpy_losses(call)
     else:
-        losses = _per_sample(call, _kernel(call.config, "loss"))
+        losses = _per_sample(call, kernel_of(call.config, "loss"))
     if options.reduction == "none":
         return _finish(call, losses)
     total = _total(xp, losses)
@@ -471,4 +374,4 @@ def cross_entropy_backward(
             scale,
             _numpy_fallback(call, replace(config, scaled=True), "gradient"),
         )
-    return out_slices.finish(run(_kernel(config, "gradient"), out_slices, *operands))
+    return out_slices.finish(run(kernel_of(config, "gradient"), out_slices, *operands))
