@@ -559,3 +559,29 @@ def test_many_blocks_with_edge_rows(backend: Any, impl: Any, dtype: str) -> None
     np.testing.assert_array_equal(np.isnan(grad), np.isnan(want_grad))
     good = ~np.isnan(want_grad)
     np.testing.assert_allclose(grad[good], want_grad[good], rtol=tol, atol=tol)
+
+
+@pytest.mark.values
+@pytest.mark.parametrize("axis", [(1, 2), None])
+def test_probabilities_over_several_axes(backend: Any, impl: Any, axis: Any) -> None:
+    """Probability targets may span a tuple of axes (or all): the classes are their entries."""
+    loss_fn = require(impl, "cross_entropy", "reduction", "axis", "label_smoothing")
+    grad_fn = require(impl, "cross_entropy_backward", "reduction", "axis", "label_smoothing")
+    rng = np.random.default_rng(21)
+    dtype = _dtype_for(backend, "float64")
+    x = ref.round_to(rng.normal(size=(3, 2, 4)), dtype)
+    probs = ref.round_to(rng.random((3, 2, 4)), dtype)
+    rows = (3, 8) if axis is not None else (1, 24)  # the same classes, flattened
+    flat_x, flat_t = x.reshape(rows), probs.reshape(rows)
+    shape = (3,) if axis is not None else ()
+    opts = {"label_smoothing": 0.1}
+    loss = ce.run(
+        backend, loss_fn, x, probs, dtype, shape=shape, axis=axis, reduction="none", **opts
+    )
+    want = ce.loss(flat_x, flat_t, reduction="none", **opts).reshape(shape)
+    np.testing.assert_allclose(loss, want, rtol=64 * _eps(dtype), atol=64 * _eps(dtype))
+    grad = ce.run(
+        backend, grad_fn, x, probs, dtype, shape=x.shape, axis=axis, reduction="mean", **opts
+    )
+    fd = ce.fd_gradient(flat_x, flat_t, reduction="mean", **opts).reshape(x.shape)
+    np.testing.assert_allclose(grad, fd, rtol=0, atol=max(1e-7, 64 * _eps(dtype)))
