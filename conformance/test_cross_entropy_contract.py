@@ -294,3 +294,46 @@ def test_inputs_not_mutated_with_probabilities_and_mask(backend: Backend, impl: 
         opts = {"where": where, "weight": weight, "label_smoothing": 0.3}
         backend.to_numpy(loss_fn(logits, probs, reduction="mean", **opts))
         backend.to_numpy(grad_fn(logits, probs, grad=grad, reduction="none", **opts))
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_no_floating_point_warnings(backend: Backend, impl: Any, name: str) -> None:
+    """inf, NaN, all -inf rows, masked rows, huge logits, negative weights, invalid labels:
+    no floating-point warning (pytest makes warnings errors; NumPy's state is set to raise)."""
+    f = require(impl, name, "reduction", "weight", "where", "label_smoothing", "validate")
+    big = float(np.finfo(np.float64).max)
+    x = np.array(
+        [
+            [np.inf, 1.0, 2.0, -np.inf],
+            [-np.inf, -np.inf, -np.inf, -np.inf],
+            [np.nan, 1.0, np.inf, -np.inf],
+            [big, -big, 0.0, 1.0],
+            [np.inf, np.inf, 0.0, 0.0],
+            [0.0, 1.0, 2.0, 3.0],
+        ]
+    )
+    dtype = backend.default_float
+    with np.errstate(over="ignore"):
+        logits = backend.asarray(x, dtype)
+    labels = backend.asarray(np.array([1, 0, 2, 1, 0, 9]), ce.int_dtype(backend))
+    probs = backend.asarray(np.full((6, 4), 0.25), dtype)
+    weight = backend.asarray(np.array([1.0, -2.0, 0.5, 1.5]), dtype)
+    where = backend.asarray(np.array([True, True, False, True]), "bool")
+    with np.errstate(all="raise"):
+        for target in (labels, probs):
+            for reduction in ("none", "sum", "mean"):
+                for options in (
+                    {},
+                    {"weight": weight, "label_smoothing": 0.2},
+                    {"where": where, "label_smoothing": 0.1},
+                ):
+                    out = f(logits, target, reduction=reduction, validate=False, **options)
+                    backend.to_numpy(out)
+            # +inf and -inf per-sample losses (a negative weight) meet in the sum: NaN, quietly
+            opposite = backend.asarray(np.array([[0.0, -np.inf], [-np.inf, 0.0]]), dtype)
+            pair = backend.asarray(np.array([1, 0]), ce.int_dtype(backend))
+            signs = backend.asarray(np.array([-1.0, 1.0]), dtype)
+            for reduction in ("sum", "mean"):
+                out = backend.to_numpy(f(opposite, pair, reduction=reduction, weight=signs))
+                if name == "cross_entropy":
+                    assert np.isnan(out), out

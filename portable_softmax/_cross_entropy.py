@@ -22,6 +22,7 @@ import array_api_compat
 from ._lib import _numpy_cross_entropy, _targets
 from ._lib._arguments import Array, Axis, namespace_of
 from ._lib._cross_entropy_kernels import Config, kernel_of
+from ._lib._quiet import quiet_floating_point
 from ._lib._reductions import accurate_sum
 from ._lib._run import run
 from ._lib._slices import Slices, prepare
@@ -143,10 +144,26 @@ def _per_sample(call: _Call, kernel: Any) -> Array:
 
 
 def _total(xp: ModuleType, a: Array) -> Array:
-    """Accurate sum of every entry, as a 0-d array."""
+    """Accurate sum of every entry, as a 0-d array; ``inf + -inf`` (negative weights) gives
+    NaN without a floating-point warning, on Dask's workers too."""
     if a.ndim == 0:
         return a
-    return xp.reshape(accurate_sum(xp, a, tuple(range(a.ndim))), ())
+    if array_api_compat.is_dask_namespace(xp):
+        import dask.array as da
+
+        return da.reduction(  # type: ignore[no-untyped-call]
+            a, _quiet_sum, _quiet_sum, axis=None, keepdims=False, dtype=a.dtype
+        )
+    with quiet_floating_point(xp):
+        return xp.reshape(accurate_sum(xp, a, tuple(range(a.ndim))), ())
+
+
+def _quiet_sum(block: Any, axis: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:
+    """One stage of Dask's tree sum, under NumPy's floating-point guard."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        return np.sum(block, axis=axis, keepdims=keepdims, **kwargs)
 
 
 def _denominator(call: _Call) -> Array:
