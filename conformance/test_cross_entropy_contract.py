@@ -337,3 +337,28 @@ def test_no_floating_point_warnings(backend: Backend, impl: Any, name: str) -> N
                 out = backend.to_numpy(f(opposite, pair, reduction=reduction, weight=signs))
                 if name == "cross_entropy":
                     assert np.isnan(out), out
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_option_traces_under_jit(backend: Backend, impl: Any, name: str) -> None:
+    """jax.jit with weight, where, smoothing, ignore_index (and grad) matches eager."""
+    if not array_api_compat.is_jax_namespace(backend.xp):
+        pytest.skip("jax.jit applies to JAX arrays only")
+    import jax
+
+    f = require(impl, name, "reduction", "weight", "where", "label_smoothing", "ignore_index")
+    dtype = backend.default_float
+    logits, target = _arrays(backend, [0, -1, 2])
+    weight = backend.asarray(np.array([1.0, -2.0, 0.5, 1.5]), dtype)
+    where = backend.asarray(np.array([True, False, True, True]), "bool")
+    extra = {}
+    if name == "cross_entropy_backward":
+        extra = {"grad": backend.asarray(np.array([1.0, 2.0, -0.5]), dtype)}
+    arrays = {"weight": weight, "where": where, **extra}  # traced; the rest static
+
+    def call(a: Any, b: Any, traced: dict[str, Any]) -> Any:
+        return f(a, b, reduction="none", label_smoothing=0.1, ignore_index=-1, **traced)
+
+    eager = backend.to_numpy(call(logits, target, arrays))
+    traced = backend.to_numpy(jax.jit(call)(logits, target, arrays))
+    np.testing.assert_allclose(traced, eager, rtol=1e-5, atol=1e-6)
