@@ -14,13 +14,20 @@ array([[0.09003057, 0.24472847, 0.66524096]])
 
 from __future__ import annotations
 
+from ._cross_entropy import cross_entropy, cross_entropy_backward
 from ._derivatives import log_softmax_backward, log_softmax_jvp, softmax_backward, softmax_jvp
 from ._forward import log_softmax, logsumexp, softmax
+from ._layers import LogSoftmaxLayer, SoftmaxCrossEntropyLayer, SoftmaxLayer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LogSoftmaxLayer",
+    "SoftmaxCrossEntropyLayer",
+    "SoftmaxLayer",
     "__version__",
+    "cross_entropy",
+    "cross_entropy_backward",
     "log_softmax",
     "log_softmax_backward",
     "log_softmax_jvp",

@@ -46,12 +46,15 @@ def _run_blockwise(
     import numpy as np
 
     axes = slices.axes
-    arrays = tuple(a.rechunk({axis: -1 for axis in axes}) for a in arrays)
-    chunks = arrays[0].chunks
+    first = arrays[0].rechunk({axis: -1 for axis in axes})
+    chunks = first.chunks
+    # Every operand gets the first one's chunks (size-1 axes stay one chunk and broadcast),
+    # so that map_blocks pairs blocks that cover the same entries.
+    arrays = (first, *(_aligned(a, chunks) for a in arrays[1:]))
     reduced_chunks = tuple((1,) if i in axes else c for i, c in enumerate(chunks))
     operands: list[Any] = list(arrays)
     if slices.mask is not None:
-        operands.append(slices.mask.rechunk(chunks))
+        operands.append(_aligned(slices.mask, chunks))
     temperature = slices.temperature
     if temperature is not None and not isinstance(temperature, float):
         keep_shape = tuple(sum(c) for c in reduced_chunks)
@@ -75,3 +78,9 @@ def _run_blockwise(
         chunks=reduced_chunks if reduces else chunks,
         meta=np.empty((0,) * arrays[0].ndim, dtype=dtype),
     )
+
+
+def _aligned(a: Array, chunks: tuple[tuple[int, ...], ...]) -> Array:
+    """``a`` rechunked like an array of ``chunks``; its size-1 (broadcast) axes stay whole."""
+    own = tuple(c if n == sum(c) else (n,) for n, c in zip(a.shape, chunks, strict=True))
+    return a.rechunk(own)
