@@ -280,6 +280,7 @@ def test_masked_entries_get_exactly_zero(backend: Any, impl: Any, kind: str, dty
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.convention("nan_gradient_at_neg_inf")
 def test_neg_inf_inputs_get_the_true_derivative(
     backend: Any, impl: Any, kind: str, temperature: float
 ) -> None:
@@ -342,6 +343,7 @@ def test_nan_free_for_finite_g(backend: Any, impl: Any, kind: str) -> None:
     ids=["broadcastable", "transposed", "fewer-dims"],
 )
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.convention("own_validation_errors")
 def test_shape_mismatch_is_value_error_naming_both(
     backend: Any, impl: Any, kind: str, g_shape: tuple[int, ...], y_shape: tuple[int, ...]
 ) -> None:

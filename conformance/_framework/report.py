@@ -245,6 +245,16 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "counted in brackets; `e/b eps` is the worst recorded error against its bound.",
         "",
     ]
+    for run in meta.get("runs", [meta]):
+        header = run.get("header", [])
+        if header:
+            lines += [
+                f"Run `pytest {' '.join(run.get('args', []))}` ({run.get('date', '?')}, "
+                f"Python {run.get('python', '?')}):",
+                "",
+            ]
+            lines += [f"- {h.removeprefix('conformance ')}" for h in header]
+            lines.append("")
     totals: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for t in doc["tests"]:
         totals[(t["impl"], t["backend"])][t["outcome"]] += 1

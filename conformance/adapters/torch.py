@@ -24,6 +24,8 @@ __conformance_conventions__ = {
     "nan_for_inf_rows": "NaN in slices holding +inf or no finite entry",
     "soft_target_mean_over_n": "reduction='mean' divides probability-target losses by N",
     "nan_for_zero_denominator": "NaN for a mean over no (unignored) samples",
+    "no_integer_promotion": "RuntimeError for integer and bool tensors (no promotion)",
+    "own_validation_errors": "its own exceptions (IndexError, RuntimeError) for bad input",
 }
 
 
@@ -159,5 +161,7 @@ def cross_entropy_backward(
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
         )
-        (dlogits,) = torch.autograd.grad(loss, leaf, grad_outputs=grad)
+        # our grad=None means ones of the loss's shape, for every reduction
+        ones = torch.ones_like(loss) if grad is None else grad
+        (dlogits,) = torch.autograd.grad(loss, leaf, grad_outputs=ones)
     return dlogits.detach()
