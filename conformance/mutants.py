@@ -12,7 +12,7 @@ expected to catch it. The defects are the classic softmax bugs:
 ``float32_to_float64``      float32 input returned as float64
 ``mutates_input``           writes the result into the input array
 ``off_by_1e4``              forward outputs off by a relative 1e-4
-``mean_counts_ignored``     cross-entropy mean divided by N, ignored samples included
+``mean_counts_ignored``     cross-entropy mean whose denominator counts ignored samples
 ``axis_ignored``            always reduces over the last axis
 ==========================  ==============================================================
 
@@ -142,12 +142,16 @@ def _last_axis(name: str) -> Callable[..., Any]:
 
 @_like("cross_entropy")
 def _mean_counts_ignored(logits: Any, target: Any, /, **options: Any) -> Any:
-    if options.get("reduction", "mean") != "mean":
-        return ps.cross_entropy(logits, target, **options)
+    mean = ps.cross_entropy(logits, target, **options)
+    ignore = options.get("ignore_index")
+    if options.get("reduction", "mean") != "mean" or ignore is None:
+        return mean
     xp = array_api_compat.array_namespace(logits)
-    losses = ps.cross_entropy(logits, target, **{**options, "reduction": "none"})
-    # the bug: every sample counts, ignored or not (and weights are forgotten)
-    return xp.sum(losses) / losses.size
+    total = ps.cross_entropy(logits, target, **{**options, "reduction": "sum"})
+    d = total / mean  # the right denominator, the summed weights of the counted samples
+    ignored = xp.sum(xp.astype(target == ignore, total.dtype))
+    # the bug: each ignored sample adds one to the denominator
+    return xp.where(mean == 0, mean, total / (d + ignored))
 
 
 _FORWARD = ("softmax", "log_softmax", "logsumexp")
