@@ -268,6 +268,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
             + " | ".join(str(totals[col].get(s, 0)) for s in STATUSES)
             + " |"
         )
+    lines += ["", *render_summary(doc)]
     lines += [
         "",
         "| concern | check | " + " | ".join(f"{i} / {b}" for i, b in columns) + " |",
@@ -289,6 +290,49 @@ def render_markdown(doc: dict[str, Any]) -> str:
         for impl, backend, check, reason in notes:
             lines.append(f"- {impl} / {backend} / `{check}`: {reason.splitlines()[0][:300]}")
     return "\n".join(lines) + "\n"
+
+
+def render_summary(doc: dict[str, Any]) -> list[str]:
+    """Concern x implementation: pass / fail / not provided / convention counts, worst error.
+
+    Compact enough for a README: every backend of an implementation counts in its column;
+    the worst recorded error is the one nearest its bound (``e/b eps``).
+    """
+    impls = sorted({t["impl"] for t in doc["tests"] if t["impl"] != "-"})
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    worst: dict[tuple[str, str], tuple[float, Any, Any]] = {}
+    for t in doc["tests"]:
+        key = (t["concern"], t["impl"])
+        counts[key][t["outcome"]] += 1
+        if t.get("error_eps") is not None:
+            r = _ratio(t["error_eps"], t["bound_eps"])
+            if key not in worst or r > worst[key][0]:
+                worst[key] = (r, t["error_eps"], t["bound_eps"])
+    lines = [
+        "Summary (tests per concern: pass / **fail** / not provided / different convention; "
+        "worst error / its bound in eps):",
+        "",
+        "| concern | " + " | ".join(impls) + " |",
+        "|---|" + "---|" * len(impls),
+    ]
+    for concern in sorted({c for c, _ in counts}):
+        cells = []
+        for impl in impls:
+            c = counts.get((concern, impl))
+            if not c:
+                cells.append("")
+                continue
+            fail = c["fail"] + c["error"]
+            text = (
+                f"{c['pass']} / {f'**{fail}**' if fail else 0} / {c[NOT_PROVIDED]} / "
+                f"{c[DIFFERENT_CONVENTION]}"
+            )
+            if (concern, impl) in worst:
+                _, e, b = worst[(concern, impl)]
+                text += f"; {float(e):.3g}/{float(b):.3g}"
+            cells.append(text)
+        lines.append(f"| {concern} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def run_meta(config: pytest.Config, header: list[str]) -> dict[str, Any]:
