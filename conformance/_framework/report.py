@@ -92,7 +92,10 @@ def classify(report: pytest.TestReport) -> tuple[str, str]:
                 return status, reason
         return "skipped", reason
     if report.when == "call":
-        return "fail", report.head_line or ""
+        # the assertion's first line says what broke; the test name is in the row already
+        text = getattr(report, "longreprtext", "") or ""
+        message = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")), "")
+        return "fail", message or report.head_line or ""
     return "error", f"{report.when} failed"
 
 
