@@ -95,6 +95,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "convention(key): a failure is reported as 'different convention' when the "
         "implementation declares the documented convention `key`",
     )
+    config.addinivalue_line(
+        "markers",
+        "mutants: runs the suite in a subprocess against a deliberately broken "
+        "portable_softmax (conformance/mutants.py) and expects it to fail",
+    )
     if config.option.help:
         return
     try:

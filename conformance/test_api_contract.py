@@ -204,6 +204,7 @@ def _int_case(dtype: str) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", ["bool", "int8", "int16", "int32", "int64", "uint8"])
 @pytest.mark.parametrize("fn", _ids(FORWARD))
+@pytest.mark.convention("no_integer_promotion")
 def test_integer_promoted_before_arithmetic(
     backend: Backend, impl: Any, fn: Fn, dtype: str
 ) -> None:
@@ -235,6 +236,7 @@ def test_integer_promoted_before_arithmetic(
     )
 
 
+@pytest.mark.convention("no_integer_promotion")
 def test_uint8_does_not_wrap(backend: Backend, impl: Any) -> None:
     """log_softmax of uint8 [0, 255] is [-255, 0], not the wrapped [-1, 0]."""
     f = require(impl, "log_softmax", "axis")
@@ -311,6 +313,7 @@ def test_cross_entropy_inputs_not_mutated(backend: Backend, impl: Any) -> None:
 
 
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("accepts_lists", "own_validation_errors")
 def test_list_and_scalar_refused(backend: Backend, impl: Any, fn: Fn) -> None:
     """A list or Python scalar is a TypeError naming the argument (no silent conversion)."""
     f = require(impl, fn.name)
@@ -324,6 +327,7 @@ def test_list_and_scalar_refused(backend: Backend, impl: Any, fn: Fn) -> None:
 
 
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("own_validation_errors")
 def test_mixed_namespaces_refused(backend: Backend, impl: Any, fn: Fn) -> None:
     """Arrays from two libraries in one call: TypeError naming the arguments."""
     f = require(impl, fn.name, "where")
@@ -338,6 +342,7 @@ def test_mixed_namespaces_refused(backend: Backend, impl: Any, fn: Fn) -> None:
 
 @pytest.mark.parametrize("axis", [2, -3, (0, 2), (1, 1), (1, -1)])
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("own_validation_errors")
 def test_bad_axis_value(backend: Backend, impl: Any, fn: Fn, axis: Any) -> None:
     """An axis out of range or repeated is a ValueError naming axis."""
     f = require(impl, fn.name, "axis")
@@ -347,6 +352,7 @@ def test_bad_axis_value(backend: Backend, impl: Any, fn: Fn, axis: Any) -> None:
 
 @pytest.mark.parametrize("axis", [1.0, "1", (0, 1.0)])
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("own_validation_errors")
 def test_bad_axis_type(backend: Backend, impl: Any, fn: Fn, axis: Any) -> None:
     """A float or string axis is a TypeError naming axis."""
     f = require(impl, fn.name, "axis")
@@ -356,6 +362,7 @@ def test_bad_axis_type(backend: Backend, impl: Any, fn: Fn, axis: Any) -> None:
 
 @pytest.mark.parametrize("axis", [0, -1])
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("own_validation_errors")
 def test_int_axis_on_0d_suggests_none(backend: Backend, impl: Any, fn: Fn, axis: int) -> None:
     """An int axis on a 0-d input is a ValueError that suggests axis=None."""
     f = require(impl, fn.name, "axis")
@@ -368,6 +375,7 @@ def test_int_axis_on_0d_suggests_none(backend: Backend, impl: Any, fn: Fn, axis:
 
 
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("own_validation_errors")
 def test_bad_where(backend: Backend, impl: Any, fn: Fn) -> None:
     """A non-boolean mask is a TypeError, a mask that does not broadcast a ValueError."""
     f = require(impl, fn.name, "where")
@@ -383,6 +391,7 @@ def test_bad_where(backend: Backend, impl: Any, fn: Fn) -> None:
 
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf"), -0.0])
 @pytest.mark.parametrize("fn", _ids(WITH_TEMPERATURE))
+@pytest.mark.convention("own_validation_errors")
 def test_bad_temperature_value(backend: Backend, impl: Any, fn: Fn, value: float) -> None:
     """A temperature that is not a positive finite float is a ValueError naming it."""
     f = require(impl, fn.name, "temperature")
@@ -391,6 +400,7 @@ def test_bad_temperature_value(backend: Backend, impl: Any, fn: Fn, value: float
 
 
 @pytest.mark.parametrize("fn", _ids(WITH_TEMPERATURE))
+@pytest.mark.convention("own_validation_errors")
 def test_bad_temperature_type_and_shape(backend: Backend, impl: Any, fn: Fn) -> None:
     """A bool temperature is a TypeError; an array not of the reduced shape a ValueError."""
     f = require(impl, fn.name, "axis", "temperature")
@@ -408,6 +418,7 @@ def test_bad_temperature_type_and_shape(backend: Backend, impl: Any, fn: Fn) -> 
 
 
 @pytest.mark.parametrize("fn", _ids(CORE))
+@pytest.mark.convention("own_validation_errors")
 def test_complex_refused(backend: Backend, impl: Any, fn: Fn) -> None:
     """Complex input is a TypeError naming the argument."""
     f = require(impl, fn.name)
@@ -419,6 +430,7 @@ def test_complex_refused(backend: Backend, impl: Any, fn: Fn) -> None:
 
 
 @pytest.mark.parametrize("fn", _ids(DERIVATIVES))
+@pytest.mark.convention("own_validation_errors")
 def test_derivative_shape_mismatch_names_both_shapes(backend: Backend, impl: Any, fn: Fn) -> None:
     """grad (or tangent) and y (or logp) of different shapes: ValueError with both shapes."""
     f = require(impl, fn.name)
@@ -437,6 +449,7 @@ def _ce_inputs(backend: Backend) -> tuple[Any, Any]:
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "cross_entropy_backward"])
+@pytest.mark.convention("own_validation_errors")
 def test_cross_entropy_bad_options(backend: Backend, impl: Any, name: str) -> None:
     """Bad reduction, label_smoothing, target shape, weight shape, ignore_index use."""
     f = require(impl, name, "reduction", "label_smoothing", "weight", "ignore_index", "axis")
@@ -459,6 +472,7 @@ def test_cross_entropy_bad_options(backend: Backend, impl: Any, name: str) -> No
     _raises((TypeError, ValueError), ("target",), f, logits, float_labels)
 
 
+@pytest.mark.convention("own_validation_errors")
 def test_cross_entropy_backward_grad_shape(backend: Backend, impl: Any) -> None:
     """cross_entropy_backward's grad must have the loss's shape."""
     f = require(impl, "cross_entropy_backward", "grad", "reduction")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conformance import _reference as ref
-from conformance._framework import require
+from conformance._framework import convention_difference, require
 from conformance._numeric import FLOATS, call, compute, need_dtype, prepare
 
 KINDS = ("softmax_backward", "log_softmax_backward", "softmax_jvp", "log_softmax_jvp")
@@ -280,6 +280,7 @@ def test_masked_entries_get_exactly_zero(backend: Any, impl: Any, kind: str, dty
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.convention("nan_gradient_at_neg_inf")
 def test_neg_inf_inputs_get_the_true_derivative(
     backend: Any, impl: Any, kind: str, temperature: float
 ) -> None:
@@ -333,7 +334,11 @@ def test_nan_free_for_finite_g(backend: Any, impl: Any, kind: str) -> None:
         ]
     )
     out = _run(backend, impl, kind, g, y, dtype)
-    assert not np.isnan(out).any(), f"NaN in {kind}: {out.tolist()}"
+    some = [0, 1, 3, 4]
+    assert not np.isnan(out[some]).any(), f"NaN in {kind}: {out.tolist()}"
+    # the all -inf slice: peers whose forward gives NaN there have no gradient either
+    with convention_difference(impl, "nan_for_inf_rows"):
+        assert not np.isnan(out[2]).any(), f"NaN in {kind} for an all -inf slice: {out.tolist()}"
 
 
 @pytest.mark.parametrize(
@@ -342,6 +347,7 @@ def test_nan_free_for_finite_g(backend: Any, impl: Any, kind: str) -> None:
     ids=["broadcastable", "transposed", "fewer-dims"],
 )
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.convention("own_validation_errors")
 def test_shape_mismatch_is_value_error_naming_both(
     backend: Any, impl: Any, kind: str, g_shape: tuple[int, ...], y_shape: tuple[int, ...]
 ) -> None:

@@ -125,6 +125,7 @@ def test_where_mask(backend: Any, impl: Any, name: str, dtype: str) -> None:
 
 @pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8", "bool"])
 @pytest.mark.parametrize("name", FORWARD)
+@pytest.mark.convention("no_integer_promotion")
 def test_integer_and_bool_input(backend: Any, impl: Any, name: str, dtype: str) -> None:
     """Integers and bools become the default float first, then the float bound applies."""
     need_dtype(backend, dtype)

@@ -55,7 +55,8 @@ def not_provided(what: str) -> NoReturn:
     pytest.skip(f"{NOT_PROVIDED}: {what}")
 
 
-def _accepts_keyword(fn: Callable[..., Any], option: str) -> bool:
+def accepts_keyword(fn: Callable[..., Any], option: str) -> bool:
+    """Whether ``fn`` takes the keyword ``option`` (by its signature; unknown: assume yes)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins without a signature: assume it is there
@@ -88,7 +89,7 @@ def require(impl: Any, name: str, *options: str) -> Any:
     if fn is None:
         not_provided(f"{impl_name(impl)} has no {name}")
     target = fn.__init__ if inspect.isclass(fn) else fn
-    missing = [opt for opt in options if not _accepts_keyword(target, opt)]
+    missing = [opt for opt in options if not accepts_keyword(target, opt)]
     if missing:
         not_provided(f"{impl_name(impl)}.{name} has no option {', '.join(missing)}")
     return fn

@@ -92,7 +92,10 @@ def classify(report: pytest.TestReport) -> tuple[str, str]:
                 return status, reason
         return "skipped", reason
     if report.when == "call":
-        return "fail", report.head_line or ""
+        # the assertion's first line says what broke; the test name is in the row already
+        text = getattr(report, "longreprtext", "") or ""
+        message = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")), "")
+        return "fail", message or report.head_line or ""
     return "error", f"{report.when} failed"
 
 
@@ -230,7 +233,8 @@ def _cell_text(cell: dict[str, Any]) -> str:
 
 def render_markdown(doc: dict[str, Any]) -> str:
     """The matrix as Markdown: one table row per check, one column per backend / impl."""
-    cells = doc["cells"]
+    idle = idle_columns(doc["tests"])
+    cells = [c for c in doc["cells"] if (c["impl"], c["backend"]) not in idle]
     columns = sorted({(c["impl"], c["backend"]) for c in cells})
     rows: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for c in cells:
@@ -245,6 +249,16 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "counted in brackets; `e/b eps` is the worst recorded error against its bound.",
         "",
     ]
+    for run in meta.get("runs", [meta]):
+        header = run.get("header", [])
+        if header:
+            lines += [
+                f"Run `pytest {' '.join(run.get('args', []))}` ({run.get('date', '?')}, "
+                f"Python {run.get('python', '?')}):",
+                "",
+            ]
+            lines += [f"- {h.removeprefix('conformance ')}" for h in header]
+            lines.append("")
     totals: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for t in doc["tests"]:
         totals[(t["impl"], t["backend"])][t["outcome"]] += 1
@@ -258,6 +272,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
             + " | ".join(str(totals[col].get(s, 0)) for s in STATUSES)
             + " |"
         )
+    if idle:
+        lines += ["", "Not run (left out of the tables below):", ""]
+        lines += [f"- {i} / {b}: {reason}" for (i, b), reason in sorted(idle.items())]
+    lines += ["", *render_summary(doc)]
     lines += [
         "",
         "| concern | check | " + " | ".join(f"{i} / {b}" for i, b in columns) + " |",
@@ -279,6 +297,72 @@ def render_markdown(doc: dict[str, Any]) -> str:
         for impl, backend, check, reason in notes:
             lines.append(f"- {impl} / {backend} / `{check}`: {reason.splitlines()[0][:300]}")
     return "\n".join(lines) + "\n"
+
+
+_RAN = ("pass", "fail", "error", DIFFERENT_CONVENTION, "xfail")
+
+
+def idle_columns(tests: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Columns (impl, backend) where no test ran at all, with the most common reason.
+
+    An implementation that does not take a backend's arrays, or a backend that is missing,
+    makes every test of its column "not provided" or skipped; such columns say nothing per
+    check, so the tables leave them out and list them once.
+    """
+    ran: set[tuple[str, str]] = set()
+    reasons: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for t in tests:
+        col = (t["impl"], t["backend"])
+        if t["outcome"] in _RAN:
+            ran.add(col)
+        reasons[col][t["reason"].splitlines()[0] if t["reason"] else t["outcome"]] += 1
+    return {col: reason.most_common(1)[0][0] for col, reason in reasons.items() if col not in ran}
+
+
+def render_summary(doc: dict[str, Any]) -> list[str]:
+    """Concern x implementation: pass / fail / not provided / convention counts, worst error.
+
+    Compact enough for a README: every backend an implementation ran on counts in its
+    column (idle columns left out); the worst recorded error is the one nearest its bound.
+    """
+    idle = idle_columns(doc["tests"])
+    tests = [t for t in doc["tests"] if (t["impl"], t["backend"]) not in idle]
+    impls = sorted({t["impl"] for t in tests if t["impl"] != "-"})
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    worst: dict[tuple[str, str], tuple[float, Any, Any]] = {}
+    for t in tests:
+        key = (t["concern"], t["impl"])
+        counts[key][t["outcome"]] += 1
+        # errors of xfails and of convention skips say nothing about the promises kept
+        if t.get("error_eps") is not None and t["outcome"] in ("pass", "fail"):
+            r = _ratio(t["error_eps"], t["bound_eps"])
+            if key not in worst or r > worst[key][0]:
+                worst[key] = (r, t["error_eps"], t["bound_eps"])
+    lines = [
+        "Summary (tests per concern: pass / **fail** / not provided / different convention; "
+        "worst error / its bound in eps):",
+        "",
+        "| concern | " + " | ".join(impls) + " |",
+        "|---|" + "---|" * len(impls),
+    ]
+    for concern in sorted({c for c, i in counts if i in impls}):
+        cells = []
+        for impl in impls:
+            c = counts.get((concern, impl))
+            if not c:
+                cells.append("")
+                continue
+            fail = c["fail"] + c["error"]
+            text = (
+                f"{c['pass']} / {f'**{fail}**' if fail else 0} / {c[NOT_PROVIDED]} / "
+                f"{c[DIFFERENT_CONVENTION]}"
+            )
+            if (concern, impl) in worst:
+                _, e, b = worst[(concern, impl)]
+                text += f"; {float(e):.3g}/{float(b):.3g}"
+            cells.append(text)
+        lines.append(f"| {concern} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def run_meta(config: pytest.Config, header: list[str]) -> dict[str, Any]:

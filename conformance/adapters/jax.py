@@ -14,6 +14,7 @@ import array_api_compat
 __conformance_name__ = "jax"
 __conformance_conventions__ = {
     "nan_for_inf_rows": "NaN in slices holding +inf or no finite entry",
+    "own_validation_errors": "its own exceptions and messages for bad input",
 }
 
 

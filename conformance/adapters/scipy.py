@@ -16,6 +16,8 @@ __conformance_name__ = "scipy"
 __conformance_conventions__ = {
     "nan_for_inf_rows": "NaN in slices holding +inf or no finite entry",
     "accepts_lists": "lists and Python scalars converted with numpy.asarray",
+    "error_on_empty_axis": "ValueError for a zero-length axis (no identity for maximum)",
+    "own_validation_errors": "NumPy's own exceptions and messages for bad input",
 }
 
 

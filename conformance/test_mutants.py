@@ -1,0 +1,102 @@
+"""The suite catches broken implementations: each mutant in ``conformance.mutants`` fails it.
+
+For every mutant the suite runs in a subprocess on NumPy, restricted (``-k``) to the check
+that should catch the defect, and must exit with "tests failed" and name that check. One
+subprocess costs about two seconds. Deselect with ``-m "not mutants"``; the tests are
+skipped when the run does not test portable_softmax (the mutants wrap it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import portable_softmax
+from conformance.mutants import MUTANTS
+
+pytestmark = pytest.mark.mutants
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# mutant -> (the check that must catch it, the -k expression that selects it)
+CATCHES: dict[str, tuple[str, str]] = {
+    "diagonal_backward": (
+        "test_source_document.py::test_flaw_diagonal_only_backward",
+        "test_flaw_diagonal_only_backward",
+    ),
+    "no_max_shift": ("test_stability.py::test_row5_finite_extremes_never_nan", "row5"),
+    "nan_for_neg_inf_rows": ("test_stability.py::test_row4_no_finite_entry", "row4"),
+    "float32_to_float64": ("test_api_contract.py::test_kind_kept", "test_kind_kept"),
+    "mutates_input": (
+        "test_api_contract.py::test_inputs_not_mutated",
+        "test_inputs_not_mutated",
+    ),
+    "off_by_1e4": ("test_golden.py::test_golden_values", "test_golden_values"),
+    "mean_counts_ignored": (
+        "test_properties.py::test_cross_entropy_mean_is_sum_over_weights",
+        "test_cross_entropy_mean_is_sum_over_weights",
+    ),
+    "axis_ignored": (
+        "test_values.py::test_random_and_adversarial",
+        "test_random_and_adversarial and axis0",
+    ),
+}
+
+
+def _tests_portable_softmax(config: pytest.Config) -> bool:
+    specs = config.getoption("impl") or [os.environ.get("PORTABLE_SOFTMAX_IMPL", "")]
+    names = {s.strip() for spec in specs for s in spec.split(",") if s.strip()}
+    return not names or "portable_softmax" in names
+
+
+def test_every_mutant_has_a_catching_check() -> None:
+    """The table above covers every mutant (a new mutant needs its check)."""
+    assert sorted(CATCHES) == sorted(MUTANTS)
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_suite_catches_mutant(request: pytest.FixtureRequest, mutant: str) -> None:
+    """``pytest conformance --impl conformance.mutants:<mutant>`` fails in the right check."""
+    if not _tests_portable_softmax(request.config):
+        pytest.skip("the mutants wrap portable_softmax, which this run does not test")
+    if mutant == "mean_counts_ignored" and not hasattr(portable_softmax, "cross_entropy"):
+        pytest.skip("portable_softmax has no cross_entropy")
+    check, expr = CATCHES[mutant]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "conformance"),
+        "--backend",
+        "numpy",
+        "--impl",
+        f"conformance.mutants:{mutant}",
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not mutants",
+        "-k",
+        expr,
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    for key in ("PORTABLE_SOFTMAX_BACKENDS", "PORTABLE_SOFTMAX_IMPL", "PORTABLE_SOFTMAX_XP"):
+        env.pop(key, None)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    tail = "\n".join(out.splitlines()[-25:])
+    assert proc.returncode == 1, (
+        f"mutant {mutant}: exit code {proc.returncode}, but should be 1 (tests failed)\n"
+        f"$ {' '.join(cmd)}\n{tail}"
+    )
+    assert f"FAILED conformance/{check}[" in out, (
+        f"mutant {mutant}: the suite failed, but not in {check}\n{tail}"
+    )
