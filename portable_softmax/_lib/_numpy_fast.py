@@ -3,8 +3,9 @@
 The portable chain makes five full-array passes through main memory with three temporaries.
 Here rows are processed in blocks small enough to stay in the L2 cache, every step writes
 into the block of the output, so main memory sees one read of the input and one write of the
-output. Rows longer than a block are processed in column chunks with a running sum of
-per-chunk pairwise sums.
+output. Rows longer than ``_CHUNK_BYTES`` are processed in column chunks: each chunk is
+shifted, exponentiated and summed while it is in cache, and the per-chunk pairwise sums are
+added pairwise.
 
 Only the common case comes here: a NumPy ``ndarray`` of float32 or float64, reduced over its
 last axis, with no mask and no temperature array. Everything else (and every invalid
@@ -25,12 +26,22 @@ import numpy as np
 
 from ._slices import Slices
 
-_BLOCK_BYTES = 128 * 1024
-"""Bytes of input per block: input, output and one scratch block fit the L2 cache."""
+_BLOCK_BYTES = 256 * 1024
+"""Bytes of input per block: the input, output and scratch blocks stay in the L2 cache."""
 
 _ONE_BLOCK_BYTES = 1024 * 1024
-"""Inputs up to this size are one block: they live in cache anyway, and per-block calls
-would only add interpreter overhead."""
+"""Inputs up to this size are one block (unless rows are long, see ``_CHUNK_BYTES``): they
+live in cache anyway, and per-block calls would only add interpreter overhead."""
+
+_CHUNK_BYTES = 256 * 1024
+"""Rows longer than this are processed in column chunks of this size, so that each chunk's
+passes (shift, exp, sum) stay in the L2 cache."""
+
+_UNBUFFERED_ROW_BYTES = 1024
+"""From this row size on, ufuncs run with a tiny buffer size. With the default (8192
+elements) NumPy copies the per-row operand of a broadcast ``(rows, n) - (rows, 1)`` into
+buffers whenever ``n`` is below it, which makes the subtraction and the scaling about 3x
+slower than the same work without broadcasting."""
 
 _EDGES = True
 """Private switch: False skips the finiteness check, to measure what edge handling costs."""
@@ -97,25 +108,58 @@ def _blockwise(
     fallback: Kernel,
     temperature: float | None,
     out_columns: int | None = None,
+    scratch: bool = True,
 ) -> np.ndarray:
     """Run ``block(out_block, scratch, *in_blocks)`` over row blocks; fresh output.
 
-    ``block`` returns False when its rows need the portable kernel ``fallback``.
+    ``block`` returns False when its rows need the portable kernel ``fallback``. With
+    ``scratch=False`` the block gets None instead of a scratch block of the input's shape.
     """
     rows = _rows(x)
     views = [_rows(o) for o in others]
-    n = rows.shape[1]
-    out = np.empty((rows.shape[0], n if out_columns is None else out_columns), dtype=x.dtype)
+    count, n = rows.shape
+    out = np.empty((count, n if out_columns is None else out_columns), dtype=x.dtype)
+    row_bytes = n * x.itemsize
     block_bytes = _ONE_BLOCK_BYTES if x.nbytes <= _ONE_BLOCK_BYTES else _BLOCK_BYTES
-    per_block = max(1, block_bytes // (n * x.itemsize))
-    scratch = np.empty((min(per_block, rows.shape[0]), n), dtype=x.dtype)
+    per_block = max(1, block_bytes // row_bytes)
+    work = np.empty((min(per_block, count), n), dtype=x.dtype) if scratch else None
     with np.errstate(all="ignore"):
-        for start in range(0, rows.shape[0], per_block):
-            stop = min(start + per_block, rows.shape[0])
+        if row_bytes >= _UNBUFFERED_ROW_BYTES:
+            np.setbufsize(16)  # restored when errstate exits
+        for start in range(0, count, per_block):
+            stop = min(start + per_block, count)
             blocks = [rows[start:stop], *(v[start:stop] for v in views)]
-            if block(out[start:stop], scratch[: stop - start], *blocks) is False:
+            block_work = None if work is None else work[: stop - start]
+            if block(out[start:stop], block_work, *blocks) is False:
                 out[start:stop] = fallback(_row_slices(temperature), *blocks)
     return out
+
+
+def _column_chunks(n: int, itemsize: int) -> list[slice]:
+    """Column slices of ``_CHUNK_BYTES`` each (one slice for rows shorter than that)."""
+    step = max(1, _CHUNK_BYTES // itemsize)
+    if n <= step:
+        return [slice(None)]
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def _chunked_sum(out: np.ndarray, chunks: list[slice], fill: Callable[[slice], None]) -> np.ndarray:
+    """Per-row sum of ``out`` after ``fill(chunk)`` wrote each column chunk of it.
+
+    Each chunk is summed (pairwise) right after it is written, while it is still in cache;
+    the per-chunk sums of a row are then added pairwise too, so accuracy stays that of one
+    pairwise sum over the row.
+    """
+    if len(chunks) == 1:
+        fill(chunks[0])
+        whole: np.ndarray = out.sum(axis=1, keepdims=True)
+        return whole
+    partial = np.empty((len(chunks), out.shape[0]), dtype=out.dtype)
+    for j, chunk in enumerate(chunks):
+        fill(chunk)
+        out[:, chunk].sum(axis=1, out=partial[j])
+    total: np.ndarray = partial.sum(axis=0).reshape(-1, 1)
+    return total
 
 
 def _row_slices(temperature: float | None) -> Slices:
@@ -151,18 +195,24 @@ def _finite(m: np.ndarray) -> bool:
 
 def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
     """Softmax over the last axis (see the module docstring for the conditions)."""
+    chunks = _column_chunks(x.shape[-1], x.itemsize)
 
-    def block(out: np.ndarray, scratch: np.ndarray, xb: np.ndarray) -> bool:
+    def block(out: np.ndarray, scratch: None, xb: np.ndarray) -> bool:
         m = xb.max(axis=1, keepdims=True)
         if not _finite(m):
             return False
-        _shift(xb, m, temperature, out)
-        np.exp(out, out=out)
-        total = out.sum(axis=1, keepdims=True)
+
+        def fill(chunk: slice) -> None:
+            o = out[:, chunk]
+            _shift(xb[:, chunk], m, temperature, o)
+            np.exp(o, out=o)
+
+        total = _chunked_sum(out, chunks, fill)
         np.multiply(out, np.reciprocal(total), out=out)
         return True
 
-    return _blockwise(x, block=block, fallback=fallback, temperature=temperature).reshape(x.shape)
+    out = _blockwise(x, block=block, fallback=fallback, temperature=temperature, scratch=False)
+    return out.reshape(x.shape)
 
 
 def log_softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
@@ -200,15 +250,20 @@ def softmax_backward(
     y: np.ndarray, g: np.ndarray, temperature: float | None, fallback: Kernel
 ) -> np.ndarray:
     """``y * (g - sum(g*y)) / T`` over the last axis."""
+    chunks = _column_chunks(y.shape[-1], y.itemsize)
 
-    def block(out: np.ndarray, scratch: np.ndarray, yb: np.ndarray, gb: np.ndarray) -> bool:
-        np.multiply(yb, gb, out=out)
-        dot = out.sum(axis=1, keepdims=True)
-        np.multiply(yb, dot, out=scratch)
-        np.subtract(out, scratch, out=out)
+    def block(out: np.ndarray, scratch: None, yb: np.ndarray, gb: np.ndarray) -> bool:
+        def fill(chunk: slice) -> None:
+            np.multiply(yb[:, chunk], gb[:, chunk], out=out[:, chunk])
+
+        dot = _chunked_sum(out, chunks, fill)
+        for chunk in chunks:
+            o = out[:, chunk]
+            np.subtract(gb[:, chunk], dot, out=o)
+            np.multiply(o, yb[:, chunk], out=o)
         if temperature is not None:
             np.divide(out, temperature, out=out)
         return True
 
-    out = _blockwise(y, g, block=block, fallback=fallback, temperature=temperature)
+    out = _blockwise(y, g, block=block, fallback=fallback, temperature=temperature, scratch=False)
     return out.reshape(y.shape)
