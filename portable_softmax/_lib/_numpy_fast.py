@@ -43,6 +43,10 @@ elements) NumPy copies the per-row operand of a broadcast ``(rows, n) - (rows, 1
 buffers whenever ``n`` is below it, which makes the subtraction and the scaling about 3x
 slower than the same work without broadcasting."""
 
+_UNSHIFTED_MAX = {4: 64.0, 8: 512.0}
+"""Per itemsize, the largest row maximum for which softmax may skip the shift by ``m``: ``n``
+terms up to ``exp(limit)`` sum below the dtype's largest value for any ``n < 2**31``."""
+
 _EDGES = True
 """Private switch: False skips the finiteness check, to measure what edge handling costs."""
 
@@ -193,19 +197,38 @@ def _finite(m: np.ndarray) -> bool:
     return not _EDGES or bool(np.isfinite(m).all())
 
 
+def _unshifted(m: np.ndarray, limit: float) -> bool:
+    """Whether every row maximum lies in ``[0, limit]`` (False for NaN)."""
+    return (
+        float(np.minimum.reduce(m, axis=None)) >= 0.0
+        and float(np.maximum.reduce(m, axis=None)) <= limit
+    )
+
+
 def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
-    """Softmax over the last axis (see the module docstring for the conditions)."""
+    """Softmax over the last axis (see the module docstring for the conditions).
+
+    When every row maximum ``m`` of a block lies in ``[0, _UNSHIFTED_MAX]`` (and T is 1), the
+    block skips the shift: ``exp(x) / sum(exp(x))`` cannot overflow there, an ``exp(x_i)``
+    that underflows belongs to an output below the normal range (``S >= exp(m) >= 1``), and
+    the result is at least as accurate, since ``x_i - m`` is never rounded.
+    """
     chunks = _column_chunks(x.shape[-1], x.itemsize)
+    limit = _UNSHIFTED_MAX[x.dtype.itemsize] if temperature is None else -1.0
 
     def block(out: np.ndarray, scratch: None, xb: np.ndarray) -> bool:
         m = xb.max(axis=1, keepdims=True)
-        if not _finite(m):
+        shift = not _unshifted(m, limit)
+        if shift and not _finite(m):
             return False
 
         def fill(chunk: slice) -> None:
             o = out[:, chunk]
-            _shift(xb[:, chunk], m, temperature, o)
-            np.exp(o, out=o)
+            if shift:
+                _shift(xb[:, chunk], m, temperature, o)
+                np.exp(o, out=o)
+            else:
+                np.exp(xb[:, chunk], out=o)
 
         total = _chunked_sum(out, chunks, fill)
         np.multiply(out, np.reciprocal(total), out=out)
