@@ -147,21 +147,21 @@ def _column_chunks(n: int, itemsize: int) -> list[slice]:
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
-def _chunked_sum(out: np.ndarray, chunks: list[slice], fill: Callable[[slice], None]) -> np.ndarray:
-    """Per-row sum of ``out`` after ``fill(chunk)`` wrote each column chunk of it.
+def _chunked_sum(
+    rows: int, dtype: np.dtype[Any], chunks: list[slice], fill: Callable[[slice], np.ndarray]
+) -> np.ndarray:
+    """Per-row sum, over all chunks, of the ``(rows, width)`` arrays that ``fill`` returns.
 
-    Each chunk is summed (pairwise) right after it is written, while it is still in cache;
-    the per-chunk sums of a row are then added pairwise too, so accuracy stays that of one
-    pairwise sum over the row.
+    Each chunk is summed (pairwise) right after ``fill`` wrote it, while it is still in
+    cache; the per-chunk sums of a row are then added pairwise too, so accuracy stays that
+    of one pairwise sum over the row.
     """
     if len(chunks) == 1:
-        fill(chunks[0])
-        whole: np.ndarray = out.sum(axis=1, keepdims=True)
+        whole: np.ndarray = fill(chunks[0]).sum(axis=1, keepdims=True)
         return whole
-    partial = np.empty((len(chunks), out.shape[0]), dtype=out.dtype)
+    partial = np.empty((len(chunks), rows), dtype=dtype)
     for j, chunk in enumerate(chunks):
-        fill(chunk)
-        out[:, chunk].sum(axis=1, out=partial[j])
+        fill(chunk).sum(axis=1, out=partial[j])
     total: np.ndarray = partial.sum(axis=0).reshape(-1, 1)
     return total
 
@@ -222,15 +222,16 @@ def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.nd
         if shift and not _finite(m):
             return False
 
-        def fill(chunk: slice) -> None:
+        def fill(chunk: slice) -> np.ndarray:
             o = out[:, chunk]
             if shift:
                 _shift(xb[:, chunk], m, temperature, o)
                 np.exp(o, out=o)
             else:
                 np.exp(xb[:, chunk], out=o)
+            return o
 
-        total = _chunked_sum(out, chunks, fill)
+        total = _chunked_sum(xb.shape[0], x.dtype, chunks, fill)
         np.multiply(out, np.reciprocal(total), out=out)
         return True
 
@@ -272,20 +273,33 @@ def logsumexp(x: np.ndarray, fallback: Kernel) -> np.ndarray:
 def softmax_backward(
     y: np.ndarray, g: np.ndarray, temperature: float | None, fallback: Kernel
 ) -> np.ndarray:
-    """``y * (g - sum(g*y)) / T`` over the last axis."""
+    """``y * (g - sum(g*y)) / T`` over the last axis.
+
+    Short rows put ``g*y`` in the output block for the sum; long rows (column chunks, one
+    row per block) put each chunk's products in a small scratch that stays in cache, so the
+    output is written only once.
+    """
     chunks = _column_chunks(y.shape[-1], y.itemsize)
+    width = chunks[0].stop
+    products: list[np.ndarray] = []  # the scratch, made by the first (largest) block
 
     def block(out: np.ndarray, scratch: None, yb: np.ndarray, gb: np.ndarray) -> bool:
-        def fill(chunk: slice) -> None:
-            np.multiply(yb[:, chunk], gb[:, chunk], out=out[:, chunk])
+        if width is not None and not products:
+            products.append(np.empty((yb.shape[0], width), dtype=y.dtype))
 
-        dot = _chunked_sum(out, chunks, fill)
+        def fill(chunk: slice) -> np.ndarray:
+            yc = yb[:, chunk]
+            target = out if width is None else products[0][: yc.shape[0], : yc.shape[1]]
+            np.multiply(yc, gb[:, chunk], out=target)
+            return target
+
+        dot = _chunked_sum(yb.shape[0], y.dtype, chunks, fill)
         for chunk in chunks:
             o = out[:, chunk]
             np.subtract(gb[:, chunk], dot, out=o)
             np.multiply(o, yb[:, chunk], out=o)
-        if temperature is not None:
-            np.divide(out, temperature, out=out)
+            if temperature is not None:
+                np.divide(o, temperature, out=o)
         return True
 
     out = _blockwise(y, g, block=block, fallback=fallback, temperature=temperature, scratch=False)
