@@ -166,6 +166,16 @@ def _chunked_sum(
     return total
 
 
+def _chunk_scratch(holder: list[np.ndarray], part: np.ndarray) -> np.ndarray:
+    """Scratch of ``part``'s shape, allocated once per call into ``holder``.
+
+    The first request comes from the first block's first chunk, the largest of all.
+    """
+    if not holder:
+        holder.append(np.empty(part.shape, dtype=part.dtype))
+    return holder[0][: part.shape[0], : part.shape[1]]
+
+
 def _row_slices(temperature: float | None) -> Slices:
     """Slices for the portable kernel on a 2-D block reduced over its rows."""
     import array_api_compat.numpy as numpy_namespace
@@ -240,33 +250,62 @@ def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.nd
 
 
 def log_softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
-    """Log-softmax over the last axis."""
+    """Log-softmax over the last axis: ``(x - m)/T - log(sum(exp((x - m)/T)))``."""
+    chunks = _column_chunks(x.shape[-1], x.itemsize)
+    scratch: list[np.ndarray] = []
 
-    def block(out: np.ndarray, scratch: np.ndarray, xb: np.ndarray) -> bool:
+    def block(out: np.ndarray, _: None, xb: np.ndarray) -> bool:
         m = xb.max(axis=1, keepdims=True)
         if not _finite(m):
             return False
-        _shift(xb, m, temperature, out)
-        np.exp(out, out=scratch)
-        np.subtract(out, np.log(scratch.sum(axis=1, keepdims=True)), out=out)
+
+        def fill(chunk: slice) -> np.ndarray:
+            o = out[:, chunk]
+            _shift(xb[:, chunk], m, temperature, o)
+            return np.exp(o, out=_chunk_scratch(scratch, o))  # type: ignore[no-any-return]
+
+        total = _chunked_sum(xb.shape[0], x.dtype, chunks, fill)
+        np.subtract(out, np.log(total), out=out)
         return True
 
-    return _blockwise(x, block=block, fallback=fallback, temperature=temperature).reshape(x.shape)
+    out = _blockwise(x, block=block, fallback=fallback, temperature=temperature, scratch=False)
+    return out.reshape(x.shape)
 
 
 def logsumexp(x: np.ndarray, fallback: Kernel) -> np.ndarray:
-    """logsumexp over the last axis, keeping it with length 1."""
+    """logsumexp over the last axis, keeping it with length 1.
 
-    def block(out: np.ndarray, scratch: np.ndarray, xb: np.ndarray) -> bool:
+    Skips the shift where softmax does (see :func:`softmax`): ``log(sum(exp(x)))`` then
+    errs by at most the rounding of the result, within the SPEC bound.
+    """
+    chunks = _column_chunks(x.shape[-1], x.itemsize)
+    limit = _UNSHIFTED_MAX[x.dtype.itemsize]
+    scratch: list[np.ndarray] = []
+
+    def block(out: np.ndarray, _: None, xb: np.ndarray) -> bool:
         m = xb.max(axis=1, keepdims=True)
-        if not _finite(m):
+        shift = not _unshifted(m, limit)
+        if shift and not _finite(m):
             return False
-        np.subtract(xb, m, out=scratch)
-        np.exp(scratch, out=scratch)
-        np.add(m, np.log(scratch.sum(axis=1, keepdims=True)), out=out)
+
+        def fill(chunk: slice) -> np.ndarray:
+            xc = xb[:, chunk]
+            s = _chunk_scratch(scratch, xc)
+            if shift:
+                np.subtract(xc, m, out=s)
+                return np.exp(s, out=s)  # type: ignore[no-any-return]
+            return np.exp(xc, out=s)  # type: ignore[no-any-return]
+
+        total = np.log(_chunked_sum(xb.shape[0], x.dtype, chunks, fill))
+        if shift:
+            np.add(m, total, out=out)
+        else:
+            out[...] = total
         return True
 
-    out = _blockwise(x, block=block, fallback=fallback, temperature=None, out_columns=1)
+    out = _blockwise(
+        x, block=block, fallback=fallback, temperature=None, out_columns=1, scratch=False
+    )
     return out.reshape((*x.shape[:-1], 1))
 
 
@@ -280,16 +319,12 @@ def softmax_backward(
     output is written only once.
     """
     chunks = _column_chunks(y.shape[-1], y.itemsize)
-    width = chunks[0].stop
-    products: list[np.ndarray] = []  # the scratch, made by the first (largest) block
+    products: list[np.ndarray] = []
 
     def block(out: np.ndarray, scratch: None, yb: np.ndarray, gb: np.ndarray) -> bool:
-        if width is not None and not products:
-            products.append(np.empty((yb.shape[0], width), dtype=y.dtype))
-
         def fill(chunk: slice) -> np.ndarray:
             yc = yb[:, chunk]
-            target = out if width is None else products[0][: yc.shape[0], : yc.shape[1]]
+            target = out if len(chunks) == 1 else _chunk_scratch(products, yc)
             np.multiply(yc, gb[:, chunk], out=target)
             return target
 
