@@ -29,6 +29,9 @@ from ._slices import Slices
 _BLOCK_BYTES = 256 * 1024
 """Bytes of input per block: the input, output and scratch blocks stay in the L2 cache."""
 
+_BACKWARD_BLOCK_BYTES = 128 * 1024
+"""Bytes of ``y`` per backward block: ``y``, ``g`` and the output blocks stay in cache."""
+
 _ONE_BLOCK_BYTES = 1024 * 1024
 """Inputs up to this size are one block (unless rows are long, see ``_CHUNK_BYTES``): they
 live in cache anyway, and per-block calls would only add interpreter overhead."""
@@ -39,9 +42,10 @@ passes (shift, exp, sum) stay in the L2 cache."""
 
 _UNBUFFERED_ROW_BYTES = 1024
 """From this row size on, ufuncs run with a tiny buffer size. With the default (8192
-elements) NumPy copies the per-row operand of a broadcast ``(rows, n) - (rows, 1)`` into
-buffers whenever ``n`` is below it, which makes the subtraction and the scaling about 3x
-slower than the same work without broadcasting."""
+elements, NumPy 2.x) the ufunc machinery copies the per-row operand of a broadcast
+``(rows, n) - (rows, 1)`` into buffers whenever ``n`` is below about half of it, which makes
+the shift and the scaling about 3x slower than the same work without broadcasting. Sums come
+out bitwise the same with either buffer size."""
 
 _UNSHIFTED_MAX = {4: 64.0, 8: 512.0}
 """Per itemsize, the largest row maximum for which softmax may skip the shift by ``m``: ``n``
@@ -113,29 +117,33 @@ def _blockwise(
     temperature: float | None,
     out_columns: int | None = None,
     scratch: bool = True,
+    block_bytes: int | None = None,
 ) -> np.ndarray:
     """Run ``block(out_block, scratch, *in_blocks)`` over row blocks; fresh output.
 
     ``block`` returns False when its rows need the portable kernel ``fallback``. With
-    ``scratch=False`` the block gets None instead of a scratch block of the input's shape.
+    ``scratch=False`` the block gets None instead of a scratch block of the input's shape;
+    ``block_bytes`` (bytes of ``x`` per block) defaults to ``_BLOCK_BYTES``.
     """
     rows = _rows(x)
-    views = [_rows(o) for o in others]
+    arrays = (rows, *(_rows(o) for o in others))
     count, n = rows.shape
     out = np.empty((count, n if out_columns is None else out_columns), dtype=x.dtype)
     row_bytes = n * x.itemsize
-    block_bytes = _ONE_BLOCK_BYTES if x.nbytes <= _ONE_BLOCK_BYTES else _BLOCK_BYTES
-    per_block = max(1, block_bytes // row_bytes)
+    if x.nbytes <= _ONE_BLOCK_BYTES:
+        per_block = max(1, _ONE_BLOCK_BYTES // row_bytes)
+    else:
+        per_block = max(1, (block_bytes or _BLOCK_BYTES) // row_bytes)
     work = np.empty((min(per_block, count), n), dtype=x.dtype) if scratch else None
     with np.errstate(all="ignore"):
         if row_bytes >= _UNBUFFERED_ROW_BYTES:
             np.setbufsize(16)  # restored when errstate exits
         for start in range(0, count, per_block):
-            stop = min(start + per_block, count)
-            blocks = [rows[start:stop], *(v[start:stop] for v in views)]
-            block_work = None if work is None else work[: stop - start]
-            if block(out[start:stop], block_work, *blocks) is False:
-                out[start:stop] = fallback(_row_slices(temperature), *blocks)
+            rows_here = slice(start, start + per_block)
+            blocks = [a[rows_here] for a in arrays]
+            block_work = None if work is None else work[: len(blocks[0])]
+            if block(out[rows_here], block_work, *blocks) is False:
+                out[rows_here] = fallback(_row_slices(temperature), *blocks)
     return out
 
 
@@ -309,6 +317,16 @@ def logsumexp(x: np.ndarray, fallback: Kernel) -> np.ndarray:
     return out.reshape((*x.shape[:-1], 1))
 
 
+def _backward_finish(
+    out: np.ndarray, g: np.ndarray, y: np.ndarray, dot: np.ndarray, temperature: float | None
+) -> None:
+    """``out = y * (g - dot) / T``."""
+    np.subtract(g, dot, out=out)
+    np.multiply(out, y, out=out)
+    if temperature is not None:
+        np.divide(out, temperature, out=out)
+
+
 def softmax_backward(
     y: np.ndarray, g: np.ndarray, temperature: float | None, fallback: Kernel
 ) -> np.ndarray:
@@ -322,20 +340,29 @@ def softmax_backward(
     products: list[np.ndarray] = []
 
     def block(out: np.ndarray, scratch: None, yb: np.ndarray, gb: np.ndarray) -> bool:
+        if len(chunks) == 1:
+            np.multiply(yb, gb, out=out)
+            _backward_finish(out, gb, yb, np.add.reduce(out, axis=1, keepdims=True), temperature)
+            return True
+
         def fill(chunk: slice) -> np.ndarray:
             yc = yb[:, chunk]
-            target = out if len(chunks) == 1 else _chunk_scratch(products, yc)
+            target = _chunk_scratch(products, yc)
             np.multiply(yc, gb[:, chunk], out=target)
             return target
 
         dot = _chunked_sum(yb.shape[0], y.dtype, chunks, fill)
         for chunk in chunks:
-            o = out[:, chunk]
-            np.subtract(gb[:, chunk], dot, out=o)
-            np.multiply(o, yb[:, chunk], out=o)
-            if temperature is not None:
-                np.divide(o, temperature, out=o)
+            _backward_finish(out[:, chunk], gb[:, chunk], yb[:, chunk], dot, temperature)
         return True
 
-    out = _blockwise(y, g, block=block, fallback=fallback, temperature=temperature, scratch=False)
+    out = _blockwise(
+        y,
+        g,
+        block=block,
+        fallback=fallback,
+        temperature=temperature,
+        scratch=False,
+        block_bytes=_BACKWARD_BLOCK_BYTES,
+    )
     return out.reshape(y.shape)
