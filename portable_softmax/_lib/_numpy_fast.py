@@ -235,26 +235,34 @@ def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.nd
     limit = _UNSHIFTED_MAX[x.dtype.itemsize] if temperature is None else -1.0
 
     def block(out: np.ndarray, scratch: None, xb: np.ndarray) -> bool:
-        m = xb.max(axis=1, keepdims=True)
+        m = np.maximum.reduce(xb, axis=1, keepdims=True)
         shift = not _unshifted(m, limit)
         if shift and not _finite(m):
             return False
+        if len(chunks) == 1:
+            _exp_into(out, xb, m if shift else None, temperature)
+            total = np.add.reduce(out, axis=1, keepdims=True)
+        else:
 
-        def fill(chunk: slice) -> np.ndarray:
-            o = out[:, chunk]
-            if shift:
-                _shift(xb[:, chunk], m, temperature, o)
-                np.exp(o, out=o)
-            else:
-                np.exp(xb[:, chunk], out=o)
-            return o
+            def fill(chunk: slice) -> np.ndarray:
+                return _exp_into(out[:, chunk], xb[:, chunk], m if shift else None, temperature)
 
-        total = _chunked_sum(xb.shape[0], x.dtype, chunks, fill)
+            total = _chunked_sum(xb.shape[0], x.dtype, chunks, fill)
         np.multiply(out, np.reciprocal(total), out=out)
         return True
 
     out = _blockwise(x, block=block, fallback=fallback, temperature=temperature, scratch=False)
     return out.reshape(x.shape)
+
+
+def _exp_into(
+    out: np.ndarray, xb: np.ndarray, m: np.ndarray | None, temperature: float | None
+) -> np.ndarray:
+    """``out = exp((xb - m)/T)``, or ``exp(xb)`` when ``m`` is None (no shift); returns out."""
+    if m is None:
+        return np.exp(xb, out=out)  # type: ignore[no-any-return]
+    _shift(xb, m, temperature, out)
+    return np.exp(out, out=out)  # type: ignore[no-any-return]
 
 
 def log_softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
