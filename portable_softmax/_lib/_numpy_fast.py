@@ -42,11 +42,14 @@ _CHUNK_BYTES = 256 * 1024
 passes (shift, exp, sum) stay in the L2 cache."""
 
 _UNBUFFERED_ROW_BYTES = 1024
-"""From this row size on, ufuncs run with a tiny buffer size. With the default (8192
-elements, NumPy 2.x) the ufunc machinery copies the per-row operand of a broadcast
-``(rows, n) - (rows, 1)`` into buffers whenever ``n`` is below about half of it, which makes
-the shift and the scaling about 3x slower than the same work without broadcasting. Sums come
-out bitwise the same with either buffer size."""
+"""From this row size on, ufuncs run with a buffer of at most ``n`` elements. With the
+default buffer (8192 elements, NumPy 2.x) the ufunc machinery copies the per-row operand of a
+broadcast ``(rows, n) - (rows, 1)`` into buffers whenever ``n`` is at most half the buffer,
+which makes the shift and the scaling about 3x slower than the same work without
+broadcasting. Sums come out bitwise the same with either buffer size."""
+
+_DEFAULT_BUFSIZE = 8192
+"""NumPy's default ufunc buffer size, in elements."""
 
 _UNSHIFTED_MAX = {4: 64.0, 8: 512.0}
 """Per itemsize, the largest row maximum for which softmax may skip the shift by ``m``: ``n``
@@ -138,7 +141,10 @@ def _blockwise(
     work = np.empty((min(per_block, count), n), dtype=x.dtype) if scratch else None
     with np.errstate(all="ignore"):
         if row_bytes >= _UNBUFFERED_ROW_BYTES:
-            np.setbufsize(16)  # restored when errstate exits
+            # the largest power of two up to n (at most the default): rows are then over
+            # half a buffer, and casts in a caller's block still get buffers of useful size
+            bufsize = min(_DEFAULT_BUFSIZE, 1 << (n.bit_length() - 1))
+            np.setbufsize(bufsize)  # restored when errstate exits
         for start in range(0, count, per_block):
             rows_here = slice(start, start + per_block)
             blocks = [a[rows_here] for a in arrays]
