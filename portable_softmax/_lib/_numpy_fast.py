@@ -4,16 +4,17 @@ The portable chain makes five full-array passes through main memory with three t
 Here rows are processed in blocks small enough to stay in the L2 cache, every step writes
 into the block of the output, so main memory sees one read of the input and one write of the
 output. Rows longer than ``_CHUNK_BYTES`` are processed in column chunks: each chunk is
-shifted, exponentiated and summed while it is in cache, and the per-chunk pairwise sums are
-added pairwise.
+exponentiated and summed while it is in cache, and the per-chunk pairwise sums are added
+pairwise, so sums stay as accurate as one pairwise sum over the row. Blocks run under a
+ufunc buffer no longer than a row (see ``_UNBUFFERED_ROW_BYTES``), and softmax and
+logsumexp skip the shift by the row maximum where that is safe (see :func:`softmax`).
 
 Only the common case comes here: a NumPy ``ndarray`` of float32 or float64, reduced over its
 last axis, with no mask and no temperature array. Everything else (and every invalid
 argument, so that errors stay identical) takes the portable path. A block whose row maxima
 are not all finite (NaN, +inf, or nothing finite) is handed to the portable kernel, which
 settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
-nothing and synchronises nothing.
-"""
+nothing and synchronises nothing."""
 
 from __future__ import annotations
 
@@ -174,10 +175,10 @@ def _chunked_sum(
     if len(chunks) == 1:
         whole: np.ndarray = fill(chunks[0]).sum(axis=1, keepdims=True)
         return whole
-    partial = np.empty((len(chunks), rows), dtype=dtype)
-    for j, chunk in enumerate(chunks):
-        fill(chunk).sum(axis=1, out=partial[j])
-    total: np.ndarray = partial.sum(axis=0).reshape(-1, 1)
+    partial = np.empty((rows, len(chunks)), dtype=dtype)  # a row's partials contiguous:
+    for j, chunk in enumerate(chunks):  # NumPy sums pairwise only along contiguous axes
+        fill(chunk).sum(axis=1, out=partial[:, j])
+    total: np.ndarray = partial.sum(axis=1, keepdims=True)
     return total
 
 
