@@ -143,3 +143,221 @@ def gradient(
 
     out = _blockwise(x, labels, scale, block=block, fallback=fallback, temperature=None)
     return out.reshape(x.shape)
+
+
+# ------------------------------------------------------------------ the plain-label route
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+_REDUCTIONS = ("none", "sum", "mean")
+
+_PLAIN_ONE_BLOCK_BYTES = 1024 * 1024
+"""Logits up to this size are one block (they live in the cache anyway)."""
+
+_PLAIN_BLOCK_BYTES = 256 * 1024
+"""Bytes of logits per block for larger inputs: a block and its output stay in L2."""
+
+
+class Plain:
+    """A call of the commonest form, checked from metadata alone: NumPy float32/float64
+    logits reduced over the last axis, NumPy integer labels of the logits' other axes, no
+    ``where``, ``weight``, ``grad`` or smoothing, and valid scalar options.
+
+    Every such call is valid up to the label values, which are checked here under the same
+    rule and with the same message as on the portable path (``_targets.wants_check``).
+    """
+
+    __slots__ = ("count", "counted", "index", "invalid", "labels", "reduction", "rows", "shape")
+
+    def __init__(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        reduction: str,
+        ignore: int | None,
+        validate: bool | None,
+    ) -> None:
+        classes = logits.shape[-1]
+        self.rows = logits.reshape(-1, classes)
+        self.shape = target.shape
+        self.reduction = reduction
+        labels = target.reshape(-1)
+        if labels.dtype is not _I64:  # widest signed integer, as on the portable path
+            labels = labels.astype(_I64)
+        self.labels = labels
+        # as unsigned, a negative label is huge: one comparison tests [0, C)
+        in_range = labels.view(np.uint64) < classes
+        ignored = None if ignore is None else labels == ignore
+        if validate is not False:
+            ok = in_range if ignored is None else in_range | ignored
+            if not ok.all():
+                _raise_first_bad(labels.reshape(target.shape), ~ok, classes, logits.ndim - 1)
+        if ignored is None and validate is not False:  # every sample counts
+            self.index = labels
+            self.counted = None
+            self.invalid = None
+            self.count = labels.shape[0]
+            return
+        counted = in_range if ignored is None else in_range & ~ignored
+        invalid = ~in_range if ignored is None else ~in_range & ~ignored
+        self.index = np.where(counted, labels, 0)
+        self.counted = counted
+        self.invalid = invalid if invalid.any() else None
+        self.count = int(np.count_nonzero(counted))
+
+    def settle(self, out: np.ndarray) -> None:
+        """Samples that do not count get 0, invalid ones NaN (in place)."""
+        if self.counted is not None:
+            out[~self.counted] = 0.0
+        if self.invalid is not None:
+            out[self.invalid] = np.nan
+
+
+def _raise_first_bad(labels: np.ndarray, bad: np.ndarray, classes: int, axis: int) -> None:
+    import array_api_compat.numpy as xp
+
+    from ._targets import raise_first_bad
+
+    raise_first_bad(
+        xp, labels, bad.reshape(labels.shape), f"outside [0, {classes}) (classes on axis {axis})"
+    )
+
+
+def plain(
+    logits: object,
+    target: object,
+    axis: object,
+    reduction: object,
+    weight: object,
+    ignore_index: object,
+    label_smoothing: object,
+    where: object,
+    validate: object,
+) -> Plain | None:
+    """The call as a :class:`Plain`, or None when it needs the general path."""
+    if type(logits) is not np.ndarray or type(target) is not np.ndarray:
+        return None
+    if where is not None or weight is not None:
+        return None
+    if type(reduction) is not str or reduction not in _REDUCTIONS:
+        return None
+    if ignore_index is not None and type(ignore_index) is not int:
+        return None
+    if (
+        type(label_smoothing) is not float and type(label_smoothing) is not int
+    ) or label_smoothing != 0:
+        return None
+    if validate is not None and validate is not True and validate is not False:
+        return None
+    dtype = logits.dtype
+    if dtype is not _F32 and dtype is not _F64:
+        return None
+    ndim = logits.ndim
+    if ndim == 0 or target.ndim != ndim - 1 or target.dtype.kind not in "iu":
+        return None
+    if type(axis) is not int or (axis != -1 and axis != ndim - 1):
+        return None
+    if target.shape != logits.shape[:-1] or logits.size == 0:
+        return None
+    if ndim > 2 and not logits.flags.c_contiguous:
+        return None
+    return Plain(logits, target, reduction, ignore_index, validate)
+
+
+def _per_block(rows: np.ndarray) -> int:
+    n, classes = rows.shape
+    if rows.nbytes <= _PLAIN_ONE_BLOCK_BYTES:
+        return int(n)
+    return max(1, _PLAIN_BLOCK_BYTES // (int(classes) * rows.itemsize))
+
+
+def _maxima_and_sums(
+    rows: np.ndarray, out: np.ndarray | None, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row maxima ``m`` and ``s = sum(exp(x - m))``, block by block.
+
+    With ``out``, ``exp(x - m) * scale / s`` is left there, written while the block is in
+    the cache (and ``s`` holds ``scale / s``).
+    """
+    n = rows.shape[0]
+    per = _per_block(rows)
+    m = np.empty(n, rows.dtype)
+    s = np.empty(n, rows.dtype)
+    scratch = np.empty((min(per, n), rows.shape[1]), rows.dtype) if out is None else out
+    for start in range(0, n, per):
+        stop = min(start + per, n)
+        xb = rows[start:stop]
+        eb = scratch[: stop - start] if out is None else scratch[start:stop]
+        mb = m[start:stop]
+        sb = s[start:stop]
+        np.maximum.reduce(xb, axis=1, out=mb)
+        np.subtract(xb, mb[:, None], out=eb)
+        np.exp(eb, out=eb)
+        np.add.reduce(eb, axis=1, out=sb)
+        if out is not None:
+            np.divide(scale, sb, out=sb)
+            np.multiply(eb, sb[:, None], out=eb)
+    return m, s
+
+
+def _portable(plan: Plain, kind: str, bad: np.ndarray, *rest: np.ndarray) -> np.ndarray:
+    """The portable kernel on the rows whose maxima are not finite (NaN, +inf, all -inf)."""
+    import array_api_compat.numpy as xp
+
+    from ._cross_entropy_kernels import Config, kernel_of
+    from ._slices import Slices
+
+    config = Config(
+        hard=True,
+        classes=plan.rows.shape[1],
+        ignore_index=None,  # ignored rows are settled by the caller
+        smoothing=0.0,
+        weighted=False,
+        scaled=bool(rest),
+    )
+    slices = Slices(xp, (1,), None, None, None, added_axis=False, empty=False)
+    labels = plan.labels[bad][:, None]
+    out: np.ndarray = kernel_of(config, kind)(slices, plan.rows[bad], labels, *rest)
+    return out
+
+
+def plain_loss(plan: Plain) -> np.ndarray:
+    """The loss of a :class:`Plain` call, in the logits' dtype."""
+    rows = plan.rows
+    with np.errstate(all="ignore"):
+        m, s = _maxima_and_sums(rows, None, 1.0)
+        picked = rows[np.arange(rows.shape[0]), plan.index]
+        losses = np.subtract(m, picked, out=picked)
+        losses += np.log(s, out=s)
+        bad = ~np.isfinite(m)
+        if bad.any():
+            losses[bad] = _portable(plan, "loss", bad)[:, 0]
+        plan.settle(losses)
+        if plan.reduction == "none":
+            per_sample: np.ndarray = losses.reshape(plan.shape)
+            return per_sample
+        total = np.add.reduce(losses)
+        if plan.reduction == "mean":
+            total = total / plan.count if plan.count else total * 0  # NaN stays NaN
+    return np.asarray(total, dtype=rows.dtype)
+
+
+def plain_gradient(plan: Plain) -> np.ndarray:
+    """The gradient of a :class:`Plain` call, in the logits' shape and dtype."""
+    rows = plan.rows
+    n = rows.shape[0]
+    scale = 1.0
+    if plan.reduction == "mean":
+        scale = 1.0 / plan.count if plan.count else 0.0
+    out = np.empty(rows.shape, rows.dtype)
+    with np.errstate(all="ignore"):
+        m, _ = _maxima_and_sums(rows, out, scale)
+        out[np.arange(n), plan.index] -= scale
+        bad = ~np.isfinite(m)
+        if bad.any():
+            scales = np.full((int(np.count_nonzero(bad)), 1), scale, rows.dtype)
+            out[bad] = _portable(plan, "gradient", bad, scales)
+        plan.settle(out)
+    shaped: np.ndarray = out.reshape(plan.shape + rows.shape[1:])
+    return shaped
