@@ -187,18 +187,21 @@ class Plain:
             labels = labels.astype(_I64)
         self.labels = labels
         # as unsigned, a negative label is huge: one comparison tests [0, C)
-        in_range = labels.view(np.uint64) < classes
-        ignored = None if ignore is None else labels == ignore
-        if validate is not False:
-            ok = in_range if ignored is None else in_range | ignored
-            if not ok.all():
-                _raise_first_bad(labels.reshape(target.shape), ~ok, classes, logits.ndim - 1)
-        if ignored is None and validate is not False:  # every sample counts
+        unsigned = labels.view(np.uint64)
+        if ignore is None and validate is not False:  # every sample counts, or we raise
+            if unsigned.max() >= classes:
+                _raise_first_bad(target, unsigned >= classes, classes, logits.ndim - 1)
             self.index = labels
             self.counted = None
             self.invalid = None
             self.count = labels.shape[0]
             return
+        in_range = unsigned < classes
+        ignored = None if ignore is None else labels == ignore
+        if validate is not False:
+            ok = in_range if ignored is None else in_range | ignored
+            if not ok.all():
+                _raise_first_bad(target, ~ok, classes, logits.ndim - 1)
         counted = in_range if ignored is None else in_range & ~ignored
         invalid = ~in_range if ignored is None else ~in_range & ~ignored
         self.index = np.where(counted, labels, 0)
@@ -214,11 +217,13 @@ class Plain:
             out[self.invalid] = np.nan
 
 
-def _raise_first_bad(labels: np.ndarray, bad: np.ndarray, classes: int, axis: int) -> None:
+def _raise_first_bad(target: np.ndarray, bad: np.ndarray, classes: int, axis: int) -> None:
+    """Raise as ``_cross_entropy._maybe_check_labels`` does (labels read as int64)."""
     import array_api_compat.numpy as xp
 
     from ._targets import raise_first_bad
 
+    labels = target.astype(_I64, copy=False)
     raise_first_bad(
         xp, labels, bad.reshape(labels.shape), f"outside [0, {classes}) (classes on axis {axis})"
     )
@@ -282,6 +287,14 @@ def _maxima_and_sums(
     """
     n = rows.shape[0]
     per = _per_block(rows)
+    if per >= n:  # one block: let NumPy allocate (fewer calls for small inputs)
+        m = np.maximum.reduce(rows, axis=1)
+        e = np.subtract(rows, m[:, None], out=out)
+        np.exp(e, out=e)
+        s = np.add.reduce(e, axis=1)
+        if out is not None:
+            np.multiply(e, np.divide(scale, s, out=s)[:, None], out=e)
+        return m, s
     m = np.empty(n, rows.dtype)
     s = np.empty(n, rows.dtype)
     scratch = np.empty((min(per, n), rows.shape[1]), rows.dtype) if out is None else out
@@ -330,8 +343,8 @@ def plain_loss(plan: Plain) -> np.ndarray:
         picked = rows[np.arange(rows.shape[0]), plan.index]
         losses = np.subtract(m, picked, out=picked)
         losses += np.log(s, out=s)
-        bad = ~np.isfinite(m)
-        if bad.any():
+        if not np.isfinite(m).all():
+            bad = ~np.isfinite(m)
             losses[bad] = _portable(plan, "loss", bad)[:, 0]
         plan.settle(losses)
         if plan.reduction == "none":
@@ -354,8 +367,8 @@ def plain_gradient(plan: Plain) -> np.ndarray:
     with np.errstate(all="ignore"):
         m, _ = _maxima_and_sums(rows, out, scale)
         out[np.arange(n), plan.index] -= scale
-        bad = ~np.isfinite(m)
-        if bad.any():
+        if not np.isfinite(m).all():
+            bad = ~np.isfinite(m)
             scales = np.full((int(np.count_nonzero(bad)), 1), scale, rows.dtype)
             out[bad] = _portable(plan, "gradient", bad, scales)
         plan.settle(out)
