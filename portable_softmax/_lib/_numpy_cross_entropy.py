@@ -270,6 +270,8 @@ def plain(
     return Plain(logits, target, reduction, ignore_index, validate)
 
 
+_TINY = {_F32: np.finfo(_F32).tiny, _F64: np.finfo(_F64).tiny}
+_HUGE = {_F32: np.finfo(_F32).max, _F64: np.finfo(_F64).max}
 _UNSHIFTED_LOW = 1.0 / 16
 _UNSHIFTED_HIGH = 2.0**64
 
@@ -283,12 +285,12 @@ def _per_block(rows: np.ndarray) -> int:
 
 def _maxima_and_sums(
     rows: np.ndarray, out: np.ndarray | None, scale: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row maxima ``m`` and ``s = sum(exp(x - m))``, block by block.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Row maxima ``m``, ``s = sum(exp(x - m))`` and which rows went unshifted, by blocks.
 
     With ``out``, ``exp(x - m) * scale / s`` is left there, written while the block is in
-    the cache (and ``s`` holds ``scale / s``); blocks of more than one (large inputs) are
-    first tried without the shift (``_unshifted``), leaving ``m`` 0 there.
+    the cache (and ``s`` holds ``scale / s``). Inputs of more than one block are first
+    tried without the shift (``_unshifted``): those rows are marked and keep ``m = 0``.
     """
     n = rows.shape[0]
     per = _per_block(rows)
@@ -299,8 +301,9 @@ def _maxima_and_sums(
         s = np.add.reduce(e, axis=1)
         if out is not None:
             np.multiply(e, np.divide(scale, s, out=s)[:, None], out=e)
-        return m, s
-    m = np.empty(n, rows.dtype) if out is None else np.zeros(n, rows.dtype)
+        return m, s, None
+    m = np.zeros(n, rows.dtype)
+    unshifted = np.zeros(n, bool)
     s = np.empty(n, rows.dtype)
     scratch = np.empty((min(per, n), rows.shape[1]), rows.dtype) if out is None else out
     for start in range(0, n, per):
@@ -309,8 +312,10 @@ def _maxima_and_sums(
         eb = scratch[: stop - start] if out is None else scratch[start:stop]
         mb = m[start:stop]
         sb = s[start:stop]
-        if out is not None and _unshifted(xb, eb, sb):
-            np.multiply(eb, np.divide(scale, sb, out=sb)[:, None], out=eb)
+        if _unshifted(xb, eb, sb):
+            unshifted[start:stop] = True
+            if out is not None:
+                np.multiply(eb, np.divide(scale, sb, out=sb)[:, None], out=eb)
             continue
         np.maximum.reduce(xb, axis=1, out=mb)
         np.subtract(xb, mb[:, None], out=eb)
@@ -319,7 +324,7 @@ def _maxima_and_sums(
         if out is not None:
             np.divide(scale, sb, out=sb)
             np.multiply(eb, sb[:, None], out=eb)
-    return m, s
+    return m, s, unshifted
 
 
 def _unshifted(xb: np.ndarray, eb: np.ndarray, sb: np.ndarray) -> bool:
@@ -363,10 +368,17 @@ def plain_loss(plan: Plain) -> np.ndarray:
     """The loss of a :class:`Plain` call, in the logits' dtype."""
     rows = plan.rows
     with np.errstate(all="ignore"):
-        m, s = _maxima_and_sums(rows, None, 1.0)
+        m, s, unshifted = _maxima_and_sums(rows, None, 1.0)
         picked = rows[np.arange(rows.shape[0]), plan.index]
-        losses = np.subtract(m, picked, out=picked)
-        losses += np.log(s, out=s)
+        losses = np.subtract(m, picked)
+        losses += np.log(s)
+        if unshifted is not None:  # there m = 0 and s = sum(exp(x))
+            # log(s / exp(x_y)) = -log(p_y) keeps l accurate when l << |x_y|; where
+            # exp(x_y) is not normal (or the ratio overflows), l > 80 and log(s) - x_y is
+            e_y = np.exp(picked)
+            ratio = np.divide(s, e_y, out=s)
+            better = unshifted & (e_y >= _TINY[rows.dtype]) & (ratio <= _HUGE[rows.dtype])
+            np.copyto(losses, np.log(ratio, out=ratio), where=better)
         if not np.isfinite(m).all():
             bad = ~np.isfinite(m)
             losses[bad] = _portable(plan, "loss", bad)[:, 0]
@@ -389,7 +401,7 @@ def plain_gradient(plan: Plain) -> np.ndarray:
         scale = 1.0 / plan.count if plan.count else 0.0
     out = np.empty(rows.shape, rows.dtype)
     with np.errstate(all="ignore"):
-        m, _ = _maxima_and_sums(rows, out, scale)
+        m, _, _ = _maxima_and_sums(rows, out, scale)
         out[np.arange(n), plan.index] -= scale
         if not np.isfinite(m).all():
             bad = ~np.isfinite(m)
