@@ -8,6 +8,13 @@ when smoothing), the label entries by ``take_along_axis``. Arguments arrive vali
 portable path checked them, and the labels where SPEC says to); a block whose row maxima are
 not all finite, or where smoothing meets a -inf logit, goes to the portable kernel, which
 settles every edge as on other backends.
+
+:func:`plain` routes the commonest call (plain integer labels: no weight, mask, smoothing
+or ``grad``) past the generic validation, from metadata alone, then checks the labels with
+the portable path's rule and message. Its kernels gather at ``(arange, label)``, use
+``D = `` the number of counted samples, and on inputs of several blocks first try
+``exp(x)`` without the row-max shift (two passes fewer), redoing with the shift any block
+whose row sums leave ``[1/16, 2**64]``.
 """
 
 from __future__ import annotations
@@ -333,8 +340,8 @@ def _unshifted(xb: np.ndarray, eb: np.ndarray, sb: np.ndarray) -> bool:
 
     Then no entry overflowed and ``p = exp(x) / s`` is as accurate as with the shift: an
     ``exp(x)`` below the normal range gives ``p`` at most 16 times above it (within SPEC's
-    absolute bound there). Otherwise (NaN, infinities, very large or small logits) the block
-    is redone with the shift by the caller.
+    absolute bound there); ``log(s) <= 45`` keeps the loss's rounding small. Otherwise
+    (NaN, infinities, very large or small logits) the caller redoes the block with the shift.
     """
     np.exp(xb, out=eb)
     np.add.reduce(eb, axis=1, out=sb)
