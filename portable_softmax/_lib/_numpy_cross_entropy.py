@@ -12,7 +12,7 @@ settles every edge as on other backends.
 :func:`plain` routes the commonest call (plain integer labels: no weight, mask, smoothing
 or ``grad``) past the generic validation, from metadata alone, then checks the labels with
 the portable path's rule and message. Its kernels gather at ``(arange, label)``, use
-``D = `` the number of counted samples, and on inputs of several blocks first try
+the number of counted samples as the mean's ``D``, and on inputs of several blocks first try
 ``exp(x)`` without the row-max shift (two passes fewer), redoing with the shift any block
 whose row sums leave ``[1/16, 2**64]``.
 """
