@@ -12,7 +12,7 @@ settles every edge as on other backends.
 :func:`plain` routes the commonest call (plain integer labels: no weight, mask, smoothing
 or ``grad``) past the generic validation, from metadata alone, then checks the labels with
 the portable path's rule and message. Its kernels gather at ``(arange, label)``, use
-the number of counted samples as the mean's ``D``, and on inputs of several blocks first try
+the number of counted samples as the mean's ``D``, and on inputs over 4 KB first try
 ``exp(x)`` without the row-max shift (two passes fewer), redoing with the shift any block
 whose row sums leave ``[1/16, 2**64]``.
 """
@@ -159,8 +159,8 @@ _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 _REDUCTIONS = ("none", "sum", "mean")
 
-_PLAIN_ONE_BLOCK_BYTES = 1024 * 1024
-"""Logits up to this size are one block (they live in the cache anyway)."""
+_PLAIN_SMALL_BYTES = 4 * 1024
+"""Logits up to this size take the fewest NumPy calls (shifted, one block)."""
 
 _PLAIN_BLOCK_BYTES = 256 * 1024
 """Bytes of logits per block for larger inputs: a block and its output stay in L2."""
@@ -284,10 +284,7 @@ _UNSHIFTED_HIGH = 2.0**64
 
 
 def _per_block(rows: np.ndarray) -> int:
-    n, classes = rows.shape
-    if rows.nbytes <= _PLAIN_ONE_BLOCK_BYTES:
-        return int(n)
-    return max(1, _PLAIN_BLOCK_BYTES // (int(classes) * rows.itemsize))
+    return max(1, _PLAIN_BLOCK_BYTES // (int(rows.shape[1]) * rows.itemsize))
 
 
 def _maxima_and_sums(
@@ -296,12 +293,11 @@ def _maxima_and_sums(
     """Row maxima ``m``, ``s = sum(exp(x - m))`` and which rows went unshifted, by blocks.
 
     With ``out``, ``exp(x - m) * scale / s`` is left there, written while the block is in
-    the cache (and ``s`` holds ``scale / s``). Inputs of more than one block are first
-    tried without the shift (``_unshifted``): those rows are marked and keep ``m = 0``.
+    the cache (and ``s`` holds ``scale / s``). Inputs over ``_PLAIN_SMALL_BYTES`` are
+    first tried without the shift (``_unshifted``): those rows are marked and keep ``m = 0``.
     """
     n = rows.shape[0]
-    per = _per_block(rows)
-    if per >= n:  # one block: let NumPy allocate (fewer calls for small inputs)
+    if rows.nbytes <= _PLAIN_SMALL_BYTES:  # let NumPy allocate: fewer calls
         m = np.maximum.reduce(rows, axis=1)
         e = np.subtract(rows, m[:, None], out=out)
         np.exp(e, out=e)
@@ -309,6 +305,7 @@ def _maxima_and_sums(
         if out is not None:
             np.multiply(e, np.divide(scale, s, out=s)[:, None], out=e)
         return m, s, None
+    per = _per_block(rows)
     m = np.zeros(n, rows.dtype)
     unshifted = np.zeros(n, bool)
     s = np.empty(n, rows.dtype)
