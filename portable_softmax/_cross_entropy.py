@@ -281,6 +281,11 @@ def cross_entropy(
     >>> ps.cross_entropy(logits, np.array([2, 0]), reduction="none").round(6)
     array([0.407606, 2.407606])
     """
+    plan = _numpy_cross_entropy.plain(
+        logits, target, axis, reduction, weight, ignore_index, label_smoothing, where, validate
+    )
+    if plan is not None:  # the commonest call, checked from metadata (same errors)
+        return _numpy_cross_entropy.plain_loss(plan)
     call, options, _ = _setup(
         logits,
         target,
@@ -351,6 +356,12 @@ def cross_entropy_backward(
     array([[ 0.09003057, -0.75527153,  0.66524096],
            [-0.90996943,  0.24472847,  0.66524096]])
     """
+    if grad is None:
+        plan = _numpy_cross_entropy.plain(
+            logits, target, axis, reduction, weight, ignore_index, label_smoothing, where, validate
+        )
+        if plan is not None:
+            return _numpy_cross_entropy.plain_gradient(plan)
     call, options, grad = _setup(
         logits,
         target,
