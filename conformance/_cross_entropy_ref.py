@@ -150,7 +150,7 @@ def fd_gradient(
 
 def int_dtype(backend: Any) -> str:
     """The widest integer dtype the backend has (JAX without x64 has no int64)."""
-    return "int64" if backend.supports("int64") else "int32"
+    return str(backend.int_dtype())
 
 
 def send(backend: Any, options: Options, dtype: str) -> Options:

@@ -72,10 +72,6 @@ def _x(shape: tuple[int, ...] = (3, 5)) -> np.ndarray:
     return np.linspace(-3.0, 4.0, int(np.prod(shape))).reshape(shape)
 
 
-def _int_dtype(backend: Backend) -> str:
-    return "int64" if backend.supports("int64") else "int32"
-
-
 def _other_namespace_array(backend: Backend, data: np.ndarray) -> Any:
     """The same data in a different array library than the backend's."""
     if array_api_compat.is_numpy_namespace(backend.xp):
@@ -149,7 +145,7 @@ def test_cross_entropy_kind(backend: Backend, impl: Any, reduction: str) -> None
     grad_fn = require(impl, "cross_entropy_backward", "reduction")
     dtype = "float32"
     logits = backend.asarray(_x((4, 5)), dtype)
-    target = backend.asarray(np.array([0, 4, 2, 1]), _int_dtype(backend))
+    target = backend.asarray(np.array([0, 4, 2, 1]), backend.int_dtype())
     loss = loss_fn(logits, target, reduction=reduction)
     shape = (4,) if reduction == "none" else ()
     assert_array_like(
@@ -300,7 +296,7 @@ def test_cross_entropy_inputs_not_mutated(backend: Backend, impl: Any) -> None:
     grad_fn = require(impl, "cross_entropy_backward", "weight", "label_smoothing", "reduction")
     dtype = backend.default_float
     logits = backend.asarray(_x((3, 4)), dtype)
-    target = backend.asarray(np.array([0, 3, 1]), _int_dtype(backend))
+    target = backend.asarray(np.array([0, 3, 1]), backend.int_dtype())
     weight = backend.asarray(np.array([1.0, 2.0, 0.5, 1.5]), dtype)
     grad = backend.asarray(np.array([1.0, -2.0, 0.5]), dtype)
     with _unchanged(backend, [logits, target, weight, grad], "cross_entropy"):
@@ -382,7 +378,7 @@ def test_bad_where(backend: Backend, impl: Any, fn: Fn) -> None:
     arrays = [backend.asarray(a, backend.default_float) for a in fn.arrays(_x((2, 3)))]
     float_mask = backend.asarray(np.ones((2, 3)), backend.default_float)
     _raises(TypeError, ("where",), f, *arrays, where=float_mask)
-    int_mask = backend.asarray(np.ones((2, 3)), _int_dtype(backend))
+    int_mask = backend.asarray(np.ones((2, 3)), backend.int_dtype())
     _raises(TypeError, ("where",), f, *arrays, where=int_mask)
     for shape in ((2,), (4, 3), (2, 3, 2)):
         mask = backend.asarray(np.ones(shape, dtype=bool), "bool")
@@ -444,7 +440,7 @@ def test_derivative_shape_mismatch_names_both_shapes(backend: Backend, impl: Any
 
 def _ce_inputs(backend: Backend) -> tuple[Any, Any]:
     logits = backend.asarray(_x((3, 4)), backend.default_float)
-    target = backend.asarray(np.array([0, 3, 1]), _int_dtype(backend))
+    target = backend.asarray(np.array([0, 3, 1]), backend.int_dtype())
     return logits, target
 
 
@@ -458,7 +454,7 @@ def test_cross_entropy_bad_options(backend: Backend, impl: Any, name: str) -> No
     for eps in (-0.1, 1.5, float("nan")):
         _raises(ValueError, ("label_smoothing",), f, logits, target, label_smoothing=eps)
     for shape in ((4,), (3, 4, 1)):
-        bad = backend.asarray(np.zeros(shape, dtype=np.int32), _int_dtype(backend))
+        bad = backend.asarray(np.zeros(shape, dtype=np.int32), backend.int_dtype())
         message = _raises(ValueError, ("target",), f, logits, bad)
         assert "3, 4" in message, message
     weight = backend.asarray(np.ones(5), backend.default_float)
@@ -466,7 +462,7 @@ def test_cross_entropy_bad_options(backend: Backend, impl: Any, name: str) -> No
     probs = backend.asarray(np.full((3, 4), 0.25), backend.default_float)
     _raises(ValueError, ("ignore_index",), f, logits, probs, ignore_index=0)
     logits3 = backend.asarray(_x((2, 3, 4)), backend.default_float)
-    labels2 = backend.asarray(np.zeros((2,), dtype=np.int32), _int_dtype(backend))
+    labels2 = backend.asarray(np.zeros((2,), dtype=np.int32), backend.int_dtype())
     _raises(ValueError, ("axis",), f, logits3, labels2, axis=(1, 2))
     float_labels = backend.asarray(np.array([0.0, 3.0, 1.0]), backend.default_float)
     _raises((TypeError, ValueError), ("target",), f, logits, float_labels)
@@ -485,7 +481,7 @@ def test_cross_entropy_invalid_label(backend: Backend, impl: Any) -> None:
     """validate=None: eager CPU raises naming the label; lazy/traced/GPU marks NaN."""
     f = require(impl, "cross_entropy", "validate", "reduction")
     logits = backend.asarray(_x((3, 4)), backend.default_float)
-    target = backend.asarray(np.array([0, 7, 1]), _int_dtype(backend))
+    target = backend.asarray(np.array([0, 7, 1]), backend.int_dtype())
     eager_cpu = not (
         backend.is_lazy or backend.is_gpu or array_api_compat.is_jax_namespace(backend.xp)
     )

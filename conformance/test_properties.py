@@ -348,7 +348,7 @@ def test_cross_entropy_mean_is_sum_over_weights(
         data.draw(hnp.arrays(np.float64, (c,), elements=st.floats(0.25, 4.0)), label="weight"),
         dtype,
     )
-    args = (backend.asarray(logits, dtype), backend.asarray(labels, "int64"))
+    args = (backend.asarray(logits, dtype), backend.asarray(labels, backend.int_dtype()))
     opts = {"weight": backend.asarray(weight, dtype), "ignore_index": -1, "axis": -1}
     mean = backend.to_numpy(fn(*args, reduction="mean", **opts)).astype(np.float64)
     total = backend.to_numpy(fn(*args, reduction="sum", **opts)).astype(np.float64)

@@ -40,10 +40,6 @@ N_LOG = 2 * math.ceil(math.log2(3))  # the 2*ceil(log2 n) term of SPEC section 3
 _HALF = ("float16", "bfloat16")
 
 
-def _int_dtype(backend: Backend) -> str:
-    return "int64" if backend.supports("int64") else "int32"
-
-
 def _input_dtypes() -> list[str]:
     return ["int", "float16", "bfloat16", "float32", "float64"]
 
@@ -51,7 +47,7 @@ def _input_dtypes() -> list[str]:
 def _make_x(backend: Backend, kind: str) -> tuple[Any, str]:
     """The document's x in dtype ``kind`` and the dtype the result must have."""
     if kind == "int":
-        return backend.asarray(np.array(X), _int_dtype(backend)), backend.default_float
+        return backend.asarray(np.array(X), backend.int_dtype()), backend.default_float
     backend.require_dtype(kind)
     return backend.asarray(np.array(X, dtype=np.float64), kind), kind
 
@@ -146,7 +142,7 @@ def test_cross_entropy_backward_figures(backend: Backend, impl: Any) -> None:
     """cross_entropy_backward(x, y, axis=1, reduction="sum") gives the document's p - y."""
     ce_backward = require(impl, "cross_entropy_backward", "axis", "reduction")
     x, want_dtype = _make_x(backend, "int")
-    y = backend.asarray(np.array(ONE_HOT), _int_dtype(backend))
+    y = backend.asarray(np.array(ONE_HOT), backend.int_dtype())
     with _integer_input(impl):
         out = ce_backward(x, y, axis=1, reduction="sum")
     _check_ce_grad(
@@ -162,7 +158,7 @@ def test_cross_entropy_layer_figures(backend: Backend, impl: Any) -> None:
     """SoftmaxCrossEntropyLayer(axis=1, reduction="sum"): forward's loss, backward's p - y."""
     layer_cls = require(impl, "SoftmaxCrossEntropyLayer", "axis", "reduction")
     x, want_dtype = _make_x(backend, "int")
-    y = backend.asarray(np.array(ONE_HOT), _int_dtype(backend))
+    y = backend.asarray(np.array(ONE_HOT), backend.int_dtype())
     xs = backend.to_numpy(x).astype(np.float64)
     layer = layer_cls(axis=1, reduction="sum")
     loss = layer.forward(x, y)

@@ -127,6 +127,10 @@ class Backend:
         """Whether the backend has the dtype called ``name``."""
         return self.dtype(name) is not None
 
+    def int_dtype(self) -> str:
+        """The widest integer dtype the backend has (JAX without x64 has no int64)."""
+        return "int64" if self.supports("int64") else "int32"
+
     def require_dtype(self, name: str) -> Any:
         """Return the dtype object, or skip the test when the backend lacks it."""
         import pytest
