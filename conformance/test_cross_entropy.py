@@ -218,6 +218,57 @@ def test_loss_within_spec_bound(
     assert_within_bound(float(err.max()), bound, f"cross_entropy[{case}, {dtype}]")
 
 
+def _blocked_case(regime: str, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of (600, 40): several cache blocks, where a fast path may skip the max-shift."""
+    rng = np.random.default_rng(RNG_SEED + len(regime))
+    shape = (600, 40)
+    top = 88.0 if dtype == "float32" else 709.0  # just below exp's overflow
+    x = {
+        "normal": lambda: rng.normal(0.0, 3.0, shape),
+        "near-exp-overflow": lambda: rng.uniform(top - 2.0, top, shape),
+        "deep-negative": lambda: rng.uniform(-100.0, -95.0, shape),  # exp underflows unshifted
+        "mixed-rows": lambda: (
+            rng.normal(0.0, 3.0, shape) + rng.choice([-90.0, 0.0, 80.0], (600, 1))
+        ),
+    }[regime]()
+    labels = rng.integers(0, shape[1], shape[0])
+    return ref.round_to(x, dtype), labels
+
+
+def _softmax_rows(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.values
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("regime", ["normal", "near-exp-overflow", "deep-negative", "mixed-rows"])
+def test_many_blocks_near_exp_limits(backend: Any, impl: Any, regime: str, dtype: str) -> None:
+    """Loss and gradient of inputs spanning many blocks, at the edges of exp's range.
+
+    References in float64 from the rounded logits: per-sample losses from the SPEC loop,
+    the gradient (mean over N, hard labels) as ``(softmax(x) - onehot) / N``.
+    """
+    need_dtype(backend, dtype)
+    x, labels = _blocked_case(regime, dtype)
+    loss_fn = require(impl, "cross_entropy", "reduction")
+    grad_fn = require(impl, "cross_entropy_backward", "reduction")
+    eps = _eps(dtype)
+    losses = ce.run(backend, loss_fn, x, labels, dtype, shape=(600,), reduction="none")
+    want = np.asarray(ce.loss(x, labels, reduction="none"))
+    assert np.all(np.abs(losses - want) <= 64 * eps * (1.0 + np.abs(want))), (regime, dtype)
+    grad = ce.run(backend, grad_fn, x, labels, dtype, shape=x.shape, reduction="mean")
+    onehot = np.eye(x.shape[1])[labels]
+    want_grad = (_softmax_rows(x) - onehot) / x.shape[0]
+    tiny = ref.finfo(dtype)[1]
+    err = np.abs(grad - want_grad)
+    assert np.all(err <= 64 * eps * (np.abs(want_grad) + onehot / x.shape[0]) + tiny), (
+        regime,
+        dtype,
+        float(err.max()),
+    )
+
+
 @pytest.mark.values
 def test_zero_times_log_zero(backend: Any, impl: Any) -> None:
     """A -inf logit with target 0 adds 0 (finite loss); with smoothing it adds +inf."""

@@ -362,3 +362,41 @@ def test_every_option_traces_under_jit(backend: Backend, impl: Any, name: str) -
     eager = backend.to_numpy(call(logits, target, arrays))
     traced = backend.to_numpy(jax.jit(call)(logits, target, arrays))
     np.testing.assert_allclose(traced, eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+@pytest.mark.parametrize("kind", ["labels", "probabilities"])
+def test_half_precision_loss_overflows_to_inf_quietly(
+    backend: Backend, impl: Any, kind: str, reduction: str
+) -> None:
+    """float16 losses beyond 65504 round to +inf (SPEC section 2), with no warning."""
+    f = require(impl, "cross_entropy", "reduction")
+    backend.require_dtype("float16")
+    dtype = "float16"
+    logits = backend.asarray(np.array([[60000.0, -60000.0]] * 3), dtype)
+    if kind == "labels":
+        target = backend.asarray(np.array([1, 1, 1]), ce.int_dtype(backend))
+    else:
+        target = backend.asarray(np.array([[0.0, 1.0]] * 3), dtype)
+    with np.errstate(all="raise"):
+        out = backend.to_numpy(f(logits, target, reduction=reduction))
+    assert out.dtype == np.float16, out.dtype
+    assert np.all(np.isposinf(out)), out
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_unsigned_labels_above_the_signed_range_stay_invalid(
+    backend: Backend, impl: Any, name: str
+) -> None:
+    """A uint64 label of 2**64 - 100 never wraps into ignore_index=-100 (SPEC: no wrap-around)."""
+    f = require(impl, name, "reduction", "ignore_index")
+    backend.require_dtype("uint64")
+    logits = backend.asarray(X, backend.default_float)
+    big = 2**64 - 100
+    target = backend.asarray(np.array([0, big, 1], dtype=np.uint64), "uint64")
+    if _eager_cpu(backend):
+        _raises(
+            ValueError, ("target", str(big)), f, logits, target, reduction="none", ignore_index=-100
+        )
+    else:
+        _marks_nan(backend, f, logits, target, ignore_index=-100)

@@ -45,6 +45,12 @@ def _one_dominant(rng: np.random.Generator) -> tuple[np.ndarray, ref.Axis]:
     return x, 1
 
 
+def _negative_max(rng: np.random.Generator) -> tuple[np.ndarray, ref.Axis]:
+    x = rng.uniform(-100.0, -88.0, (4, 7))  # exp underflows here unless shifted
+    x[:, 2] = -50.0
+    return x, -1
+
+
 CASES: dict[str, Case] = {
     "normal": _normal((6, 9), 3.0, -1),
     "wide-spread": _normal((4, 12), 12.0, -1),  # spreads up to ~80: outputs near 1e-35
@@ -57,6 +63,13 @@ CASES: dict[str, Case] = {
     "axis-none": _normal((4, 5), 2.0, None),
     "axis-empty-tuple": _normal((3, 4), 2.0, ()),
     "single-entry": _normal((5, 1), 2.0, -1),
+    # Around the exp limits, where a fast path may skip the max-shift (float32 exp overflows
+    # above ~88.7, float64 above ~709.8): results must not care which way they were computed.
+    "maxima-near-64": lambda rng: (rng.uniform(60.0, 64.0, (4, 7)), -1),
+    "maxima-near-88": lambda rng: (rng.uniform(87.0, 88.0, (4, 7)), -1),
+    "maxima-above-88": lambda rng: (rng.uniform(88.0, 88.7, (4, 7)), -1),
+    "maxima-near-709": lambda rng: (rng.uniform(705.0, 709.0, (4, 7)), -1),
+    "negative-max": _negative_max,
 }
 
 

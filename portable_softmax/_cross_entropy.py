@@ -88,7 +88,7 @@ def _setup(
             raise TypeError(f"grad has dtype {grad.dtype}; pass a real floating array")
         grad = _targets.as_floating(xp, grad, x.dtype)
     if hard:  # values last: every metadata error comes first
-        _maybe_check_labels(xp, slices, operand, x.shape[axes[0]], options)
+        _maybe_check_labels(xp, slices, operand, target, x.shape[axes[0]], options)
         operands[1] = xp.expand_dims(operand, axis=axes[0])
     config = Config(
         hard=hard,
@@ -110,9 +110,17 @@ def _setup(
 
 
 def _maybe_check_labels(
-    xp: ModuleType, slices: Slices, labels: Array, classes: int, options: _targets.Options
+    xp: ModuleType,
+    slices: Slices,
+    labels: Array,
+    given: Array,
+    classes: int,
+    options: _targets.Options,
 ) -> None:
-    """Raise on the first invalid label where SPEC's ``validate`` rule says to read them."""
+    """Raise on the first invalid label where SPEC's ``validate`` rule says to read them.
+
+    ``labels`` are the signed labels checked; ``given`` the user's, whose values errors name.
+    """
     if not _targets.wants_check(options.validate, labels):
         return
     axis = slices.axes[0]
@@ -120,7 +128,7 @@ def _maybe_check_labels(
     ok = _targets.labels_in_range(xp, labels, classes, options.ignore_index)
     live = None if mask is None else xp.any(mask, axis=axis)  # all-masked: ignored
     bad = ~ok if live is None else ~ok & live
-    _targets.raise_first_bad(xp, labels, bad, f"outside [0, {classes}) (classes on axis {axis})")
+    _targets.raise_first_bad(xp, given, bad, f"outside [0, {classes}) (classes on axis {axis})")
     if mask is None:
         return
     index = xp.arange(classes, dtype=labels.dtype, device=array_api_compat.device(labels))
@@ -128,7 +136,7 @@ def _maybe_check_labels(
     hit = xp.any(mask & (xp.reshape(index, shape) == xp.expand_dims(labels, axis=axis)), axis=axis)
     if options.ignore_index is not None:
         hit = hit | (labels == options.ignore_index)
-    _targets.raise_first_bad(xp, labels, ~hit & live, "a class masked by where")
+    _targets.raise_first_bad(xp, given, ~hit & live, "a class masked by where")
 
 
 def _per_sample(call: _Call, kernel: Any) -> Array:
@@ -210,8 +218,21 @@ def _safe_divide(xp: ModuleType, total: Array, d: Array) -> Array:
 
 
 def _finish(call: _Call, out: Array) -> Array:
+    """``out`` in the result dtype: a float16 loss beyond 65504 rounds to inf, quietly."""
     xp = call.slices.xp
-    return out if out.dtype == call.result_dtype else xp.astype(out, call.result_dtype)
+    if out.dtype == call.result_dtype:
+        return out
+    if array_api_compat.is_dask_namespace(xp):  # NumPy casts on the workers, guarded there
+        return out.map_blocks(_quiet_numpy_cast, call.result_dtype, dtype=call.result_dtype)
+    with quiet_floating_point(xp):
+        return xp.astype(out, call.result_dtype)
+
+
+def _quiet_numpy_cast(block: Any, dtype: Any) -> Any:
+    import numpy as np  # Dask blocks are NumPy arrays; NumPy itself stays optional
+
+    with np.errstate(over="ignore"):
+        return block.astype(dtype)
 
 
 def cross_entropy(

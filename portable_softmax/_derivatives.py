@@ -131,8 +131,9 @@ def softmax_jvp(
     >>> import numpy as np
     >>> import portable_softmax as ps
     >>> y = ps.softmax(np.array([1.0, 2.0, 3.0]))
-    >>> ps.softmax_jvp(np.ones(3), y).round(12)  # shifting every logit changes nothing
-    array([0., 0., 0.])
+    >>> t = ps.softmax_jvp(np.ones(3), y)  # shifting every logit changes nothing
+    >>> bool(np.all(np.abs(t) < 1e-15))
+    True
     """
     return _apply(_softmax_product_kernel, "y", y, "tangent", tangent, axis, where, temperature)
 

@@ -191,7 +191,10 @@ class Plain:
         self.reduction = reduction
         labels = target.reshape(-1)
         if labels.dtype is not _I64:  # widest signed integer, as on the portable path
+            wraps = labels.dtype == np.uint64  # values above int64's maximum turn negative
             labels = labels.astype(_I64)
+            if wraps:  # keep them invalid (never ignore_index): no class is that large
+                labels = np.where(labels < 0, np.iinfo(_I64).max, labels)
         self.labels = labels
         # as unsigned, a negative label is huge: one comparison tests [0, C)
         unsigned = labels.view(np.uint64)
@@ -225,14 +228,13 @@ class Plain:
 
 
 def _raise_first_bad(target: np.ndarray, bad: np.ndarray, classes: int, axis: int) -> None:
-    """Raise as ``_cross_entropy._maybe_check_labels`` does (labels read as int64)."""
+    """Raise as ``_cross_entropy._maybe_check_labels`` does, naming the label as given."""
     import array_api_compat.numpy as xp
 
     from ._targets import raise_first_bad
 
-    labels = target.astype(_I64, copy=False)
     raise_first_bad(
-        xp, labels, bad.reshape(labels.shape), f"outside [0, {classes}) (classes on axis {axis})"
+        xp, target, bad.reshape(target.shape), f"outside [0, {classes}) (classes on axis {axis})"
     )
 
 

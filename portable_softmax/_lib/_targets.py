@@ -208,7 +208,10 @@ def raise_first_bad(xp: ModuleType, labels: Array, bad: Array, what: str) -> Non
     if not bool(xp.any(flat)):
         return
     first = int(xp.argmax(xp.astype(flat, xp.int8)))
-    value = int(xp.reshape(labels, (-1,))[first])
+    try:
+        value = int(xp.reshape(labels, (-1,))[first])
+    except RuntimeError:  # torch cannot read a uint64 above int64's maximum into Python
+        value = int(xp.reshape(xp.astype(labels, xp.int64), (-1,))[first]) % 2**64
     index = _unravel(first, tuple(labels.shape))
     raise ValueError(
         f"target holds label {value} at sample {index}, {what}; fix the label, pass "
@@ -236,4 +239,12 @@ def signed_labels(xp: ModuleType, labels: Array) -> Array:
         import jax
 
         wide = jax.dtypes.canonicalize_dtype(wide)  # int32 unless x64 is enabled
-    return labels if labels.dtype == wide else xp.astype(labels, wide)
+    signed = labels if labels.dtype == wide else xp.astype(labels, wide)
+    if (
+        xp.isdtype(labels.dtype, "unsigned integer")
+        and xp.iinfo(labels.dtype).max > xp.iinfo(wide).max
+    ):
+        # Labels above the signed maximum wrapped negative and could pass for ignore_index:
+        # no class is that large, so the signed maximum keeps them invalid.
+        signed = xp.where(signed < 0, xp.asarray(xp.iinfo(wide).max, dtype=wide), signed)
+    return signed
