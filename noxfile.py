@@ -51,13 +51,15 @@ def _pytest(
 @nox.parametrize("backend", [nox.param(name, id=name) for name in CPU_BACKENDS])
 def tests(session: nox.Session, backend: str) -> None:
     """The conformance suite on one CPU backend (JAX also in float64 mode; NumPy also the
-    benchmark harness's tests)."""
+    benchmark harness's tests and the docstring examples)."""
     session.install("-e", ".", *TEST_DEPS, *CPU_BACKENDS[backend])
     _pytest(session, [backend])
     if backend == "numpy":
         # The benchmark harness's own tests (references, statistics, CLI); they time nothing.
         session.install(*BENCH_DEPS)
         session.run("python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider")
+        # The docstring examples must run as printed.
+        session.run("python", "-m", "pytest", "--doctest-modules", "portable_softmax", "-q")
     if backend == "jax":
         # JAX computes in float32 unless asked: the float64 checks need the second run.
         session.env["JAX_ENABLE_X64"] = "1"
