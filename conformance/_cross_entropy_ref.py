@@ -148,11 +148,6 @@ def fd_gradient(
     return out
 
 
-def int_dtype(backend: Any) -> str:
-    """The widest integer dtype the backend has (JAX without x64 has no int64)."""
-    return str(backend.int_dtype())
-
-
 def send(backend: Any, options: Options, dtype: str) -> Options:
     """Options with NumPy arrays made backend arrays: masks as bool, the rest in ``dtype``."""
     out: Options = {}
@@ -181,7 +176,7 @@ def run(
     """
     __tracebackhide__ = True
     if target_dtype is None:
-        target_dtype = int_dtype(backend) if target.dtype.kind in "iu" else dtype
+        target_dtype = backend.int_dtype() if target.dtype.kind in "iu" else dtype
     logits = backend.asarray(x, dtype)
     tgt = backend.asarray(target, target_dtype)
     out = fn(logits, tgt, **send(backend, options, dtype))

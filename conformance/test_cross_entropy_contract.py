@@ -32,7 +32,7 @@ def _eager_cpu(backend: Backend) -> bool:
 
 def _arrays(backend: Backend, labels: list[int]) -> tuple[Any, Any]:
     logits = backend.asarray(X, backend.default_float)
-    return logits, backend.asarray(np.array(labels), ce.int_dtype(backend))
+    return logits, backend.asarray(np.array(labels), backend.int_dtype())
 
 
 def _nan_rows(backend: Backend, out: Any) -> list[int]:
@@ -315,7 +315,7 @@ def test_no_floating_point_warnings(backend: Backend, impl: Any, name: str) -> N
     dtype = backend.default_float
     with np.errstate(over="ignore"):
         logits = backend.asarray(x, dtype)
-    labels = backend.asarray(np.array([1, 0, 2, 1, 0, 9]), ce.int_dtype(backend))
+    labels = backend.asarray(np.array([1, 0, 2, 1, 0, 9]), backend.int_dtype())
     probs = backend.asarray(np.full((6, 4), 0.25), dtype)
     weight = backend.asarray(np.array([1.0, -2.0, 0.5, 1.5]), dtype)
     where = backend.asarray(np.array([True, True, False, True]), "bool")
@@ -331,7 +331,7 @@ def test_no_floating_point_warnings(backend: Backend, impl: Any, name: str) -> N
                     backend.to_numpy(out)
             # +inf and -inf per-sample losses (a negative weight) meet in the sum: NaN, quietly
             opposite = backend.asarray(np.array([[0.0, -np.inf], [-np.inf, 0.0]]), dtype)
-            pair = backend.asarray(np.array([1, 0]), ce.int_dtype(backend))
+            pair = backend.asarray(np.array([1, 0]), backend.int_dtype())
             signs = backend.asarray(np.array([-1.0, 1.0]), dtype)
             for reduction in ("sum", "mean"):
                 out = backend.to_numpy(f(opposite, pair, reduction=reduction, weight=signs))
@@ -375,7 +375,7 @@ def test_half_precision_loss_overflows_to_inf_quietly(
     dtype = "float16"
     logits = backend.asarray(np.array([[60000.0, -60000.0]] * 3), dtype)
     if kind == "labels":
-        target = backend.asarray(np.array([1, 1, 1]), ce.int_dtype(backend))
+        target = backend.asarray(np.array([1, 1, 1]), backend.int_dtype())
     else:
         target = backend.asarray(np.array([[0.0, 1.0]] * 3), dtype)
     with np.errstate(all="raise"):

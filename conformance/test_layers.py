@@ -119,7 +119,7 @@ def test_cross_entropy_layer(backend: Backend, impl: Any, case: str, reduction: 
     x = ref.round_to(x, dtype)
     eps = ref.finfo(dtype)[0]
     layer = layer_cls(reduction=reduction, **ce.send(backend, options, dtype))
-    target_dtype = ce.int_dtype(backend) if target.dtype.kind in "iu" else dtype
+    target_dtype = backend.int_dtype() if target.dtype.kind in "iu" else dtype
     loss = layer.forward(backend.asarray(x, dtype), backend.asarray(target, target_dtype))
     want = np.asarray(ce.loss(x, target, reduction=reduction, **options))
     np.testing.assert_allclose(backend.to_numpy(loss), want, rtol=64 * eps, atol=64 * eps)
@@ -143,7 +143,7 @@ def test_backward_follows_the_latest_forward(backend: Backend, impl: Any, name: 
     x1, x2 = rng.normal(size=SHAPE), rng.normal(size=SHAPE)
     layer = layer_cls()
     if name == "SoftmaxCrossEntropyLayer":
-        labels = backend.asarray(np.array([0, 4, 2, 1]), ce.int_dtype(backend))
+        labels = backend.asarray(np.array([0, 4, 2, 1]), backend.int_dtype())
         layer.forward(backend.asarray(x1, dtype), labels)
         layer.forward(backend.asarray(x2, dtype), labels)
         out = backend.to_numpy(layer.backward())
@@ -222,7 +222,7 @@ def test_layers_do_not_mutate_inputs(backend: Backend, impl: Any, name: str) -> 
     g = backend.asarray(np.ones(SHAPE), dtype)
     layer = layer_cls()
     if name == "SoftmaxCrossEntropyLayer":
-        labels = backend.asarray(np.array([0, 4, 2, 1]), ce.int_dtype(backend))
+        labels = backend.asarray(np.array([0, 4, 2, 1]), backend.int_dtype())
         with _unchanged(backend, [x, labels], name):
             layer.forward(x, labels)
             backend.to_numpy(layer.backward())
