@@ -1,0 +1,146 @@
+"""Run-time settings every fast path reads: which path serves a call, threads, edge handling.
+
+The path and the edge switch live in context variables, so a ``with`` block changes them for
+its own thread (and asyncio task) only; the thread count is process-wide, as in PyTorch. The defaults come from
+environment variables, read once:
+
+``PORTABLE_SOFTMAX_PATH``
+    ``auto`` (default): the fastest path that takes the call. ``generic``: the portable
+    array-API code only. A backend's name (``numba``, ``numpy``, ``cupy``, ``dask``): that
+    fast path where it applies, the generic path otherwise (``numpy`` means NumPy's own
+    blocked kernels, without numba).
+``PORTABLE_SOFTMAX_NUM_THREADS``
+    Threads of the compiled CPU kernels; default: the CPUs this process may run on, as
+    PyTorch's default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+__all__ = ["PATHS", "current_path", "get_num_threads", "set_num_threads", "use_path"]
+
+PATHS = ("auto", "generic", "numba", "numpy", "cupy", "dask")
+"""The values ``PORTABLE_SOFTMAX_PATH`` and :func:`use_path` accept."""
+
+ENV_PATH = "PORTABLE_SOFTMAX_PATH"
+ENV_NUM_THREADS = "PORTABLE_SOFTMAX_NUM_THREADS"
+
+
+def _checked_path(value: str, *, source: str) -> str:
+    if value not in PATHS:
+        raise ValueError(
+            f"{source} must be one of {', '.join(PATHS)}, got {value!r}; "
+            "use 'auto' for the fastest path or 'generic' for the portable one"
+        )
+    return value
+
+
+def _path_from_environment() -> str:
+    value = os.environ.get(ENV_PATH, "auto").strip().lower() or "auto"
+    return _checked_path(value, source=f"the environment variable {ENV_PATH}")
+
+
+_PATH: ContextVar[str] = ContextVar("portable_softmax_path", default=_path_from_environment())
+
+
+def current_path() -> str:
+    """The path setting in force here: ``auto``, ``generic`` or a backend's name."""
+    return _PATH.get()
+
+
+@contextlib.contextmanager
+def use_path(path: str) -> Iterator[None]:
+    """Serve the calls inside the block by ``path`` (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_softmax as ps
+    >>> with ps.use_path("generic"):
+    ...     ps.softmax(np.array([0.0, 0.0]))
+    array([0.5, 0.5])
+    """
+    token = _PATH.set(_checked_path(path, source="path"))
+    try:
+        yield
+    finally:
+        _PATH.reset(token)
+
+
+def _threads_from_environment() -> int:
+    value = os.environ.get(ENV_NUM_THREADS, "").strip()
+    if not value:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(
+            f"the environment variable {ENV_NUM_THREADS} must be a positive integer, "
+            f"got {value!r}; unset it to use every CPU this process may run on"
+        )
+    return threads
+
+
+_num_threads = _threads_from_environment()
+
+
+def get_num_threads() -> int:
+    """The number of threads the compiled CPU kernels may use.
+
+    Examples
+    --------
+    >>> import portable_softmax as ps
+    >>> ps.get_num_threads() >= 1
+    True
+    """
+    return _num_threads
+
+
+def set_num_threads(threads: int) -> None:
+    """Let the compiled CPU kernels use ``threads`` threads, in every thread of the process
+    (like ``torch.set_num_threads``).
+
+    Examples
+    --------
+    >>> import portable_softmax as ps
+    >>> before = ps.get_num_threads()
+    >>> ps.set_num_threads(1)
+    >>> ps.get_num_threads()
+    1
+    >>> ps.set_num_threads(before)
+    """
+    global _num_threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(
+            f"threads must be a positive int, got {threads!r}; "
+            "pass 1 for one thread or os.cpu_count() for all"
+        )
+    _num_threads = threads
+
+
+_EDGES: ContextVar[bool] = ContextVar("portable_softmax_edges", default=True)
+
+
+def edges_enabled() -> bool:
+    """Private: whether fast paths handle the edges (always, except under the switch below)."""
+    return _EDGES.get()
+
+
+@contextlib.contextmanager
+def without_edge_handling() -> Iterator[None]:
+    """Private, for the benchmark only: fast paths skip their edge handling inside the block,
+    so that what it costs can be measured. Results for non-finite input are then wrong."""
+    token = _EDGES.set(False)
+    try:
+        yield
+    finally:
+        _EDGES.reset(token)
