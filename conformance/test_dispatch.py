@@ -100,7 +100,7 @@ def test_import_loads_no_array_library() -> None:
 
 
 def test_bad_path_setting_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="path must be one of .*'generic'"), ps.use_path("gpu"):
+    with pytest.raises(ValueError, match=r"path must be one of .*generic"), ps.use_path("gpu"):
         pass
     env = {**_env(), "PORTABLE_SOFTMAX_PATH": "fastest"}
     run = subprocess.run(
