@@ -112,9 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         selection = Selection(
-            backends=select_backends(
-                config.option.backend, config.option.xp, config.option.path
-            ),
+            backends=select_backends(config.option.backend, config.option.xp, config.option.path),
             impls=select_impls(config.option.impl),
         )
     except SelectionError as exc:
