@@ -1,0 +1,90 @@
+"""Backward and JVP kernels of softmax and log_softmax over C-contiguous 2-D rows.
+
+One kernel ``(primary, vector, out, t, kind)`` for the three products (softmax's VJP and
+JVP are one formula, the Jacobian being symmetric):
+
+* ``SOFTMAX_PRODUCT``: ``(v*y - y * sum(v*y)) / T`` given ``y = softmax(x)``;
+* ``LOG_SOFTMAX_VJP``: ``(g - exp(logp) * sum(g)) / T``;
+* ``LOG_SOFTMAX_JVP``: ``(t - sum(exp(logp) * t)) / T``.
+
+Each row is one blocked, compensated sum (``_reductions``) and one elementwise pass. No
+value needs a test: ``y = 0`` and ``logp = -inf`` give the true products, 0 and ``g/T``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+
+from ._exp import vexp
+from ._jit import jit
+from ._reductions import BLOCK, compensated_add, compensated_total
+
+__all__ = ["LOG_SOFTMAX_JVP", "LOG_SOFTMAX_VJP", "SOFTMAX_PRODUCT", "derivative_kernel"]
+
+SOFTMAX_PRODUCT, LOG_SOFTMAX_VJP, LOG_SOFTMAX_JVP = 0, 1, 2
+"""The ``kind`` argument of a derivative kernel."""
+
+
+@jit()
+def _row_sum(a: Any, b: Any, zero: Any, kind: int) -> Any:
+    """The row's sum: ``sum(b*a)``, ``sum(b)`` or ``sum(exp(a)*b)`` by ``kind``."""
+    total = zero
+    carry = zero
+    for start in range(0, a.shape[0], BLOCK):
+        ab = a[start : start + BLOCK]
+        bb = b[start : start + BLOCK]
+        s = zero
+        if kind == SOFTMAX_PRODUCT:
+            for j in range(ab.shape[0]):
+                s += bb[j] * ab[j]
+        elif kind == LOG_SOFTMAX_VJP:
+            for j in range(bb.shape[0]):
+                s += bb[j]
+        else:
+            for j in range(ab.shape[0]):
+                s += vexp(ab[j]) * bb[j]
+        total, carry = compensated_add(total, carry, s)
+    return compensated_total(total, carry)
+
+
+@jit()
+def _row(a: Any, b: Any, o: Any, t: Any, kind: int) -> None:
+    s = _row_sum(a, b, t - t, kind)
+    scaled = t != t / t
+    n = a.shape[0]
+    if kind == SOFTMAX_PRODUCT:
+        for j in range(n):
+            o[j] = b[j] * a[j] - a[j] * s
+    elif kind == LOG_SOFTMAX_VJP:
+        for j in range(n):
+            o[j] = b[j] - vexp(a[j]) * s
+    else:
+        for j in range(n):
+            o[j] = b[j] - s
+    if scaled:
+        for j in range(n):
+            o[j] = o[j] / t
+
+
+def _build(parallel: bool) -> Any:
+    @jit(parallel=parallel)
+    def kernel(primary: Any, vector: Any, out: Any, t: Any, kind: int) -> None:
+        for i in numba.prange(primary.shape[0]):
+            _row(primary[i], vector[i], out[i], t, kind)
+        if parallel:  # a closure cell, so numba's cache keys the two variants apart
+            return
+
+    return kernel
+
+
+_KERNELS: dict[bool, Any] = {}
+
+
+def derivative_kernel(parallel: bool) -> Any:
+    """The derivative kernel ``(primary, vector, out, t, kind)`` (compiled on first call)."""
+    kernel = _KERNELS.get(parallel)
+    if kernel is None:
+        kernel = _KERNELS[parallel] = _build(parallel)
+    return kernel
