@@ -1,8 +1,8 @@
 """Run-time settings every fast path reads: which path serves a call, threads, edge handling.
 
 The path and the edge switch live in context variables, so a ``with`` block changes them for
-its own thread (and asyncio task) only; the thread count is process-wide, as in PyTorch. The defaults come from
-environment variables, read once:
+its own thread (and asyncio task) only; the thread count is process-wide, as in PyTorch.
+The defaults come from environment variables, read once:
 
 ``PORTABLE_SOFTMAX_PATH``
     ``auto`` (default): the fastest path that takes the call. ``generic``: the portable
@@ -44,7 +44,8 @@ def _path_from_environment() -> str:
     return _checked_path(value, source=f"the environment variable {ENV_PATH}")
 
 
-_PATH: ContextVar[str] = ContextVar("portable_softmax_path", default=_path_from_environment())
+_DEFAULT_PATH = _path_from_environment()
+_PATH: ContextVar[str] = ContextVar("portable_softmax_path", default=_DEFAULT_PATH)
 
 
 def current_path() -> str:

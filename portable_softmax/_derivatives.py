@@ -1,64 +1,17 @@
-"""Vector-Jacobian and Jacobian-vector products of softmax and log_softmax.
+"""VJPs and JVPs of softmax and log_softmax: the public functions (validate, dispatch, finish).
 
-With ``y = softmax(x/T)`` the Jacobian is ``(diag(y) - y y^T) / T``: symmetric, so the VJP
-and the JVP are one formula, ``y * (v - sum(v*y)) / T``. For ``logp = log_softmax(x/T)``
-the Jacobian ``(I - 1 p^T) / T`` is not symmetric: the VJP is ``(g - p * sum(g)) / T`` and
-the JVP ``(t - sum(p*t)) / T``, with ``p = exp(logp)``. Masked entries are zeroed before
-every sum and in the result, so whatever they hold (NaN, inf) never leaks.
+With ``y = softmax(x/T)`` the Jacobian is ``(diag(y) - y y^T) / T``, symmetric, so the VJP
+and the JVP are one formula; for ``logp = log_softmax(x/T)`` it is ``(I - 1 p^T) / T``. The
+kernels are in ``portable_softmax._generic.derivatives`` and in each backend's fast path.
 """
 
 from __future__ import annotations
 
-from ._lib import _numpy_fast
+from . import _generic
+from ._dispatch import dispatch
 from ._lib._arguments import Array, Axis
-from ._lib._reductions import accurate_sum
-from ._lib._run import run
-from ._lib._slices import Slices, prepare
 
 __all__ = ["log_softmax_backward", "log_softmax_jvp", "softmax_backward", "softmax_jvp"]
-
-
-def _softmax_product_kernel(slices: Slices, y: Array, v: Array) -> Array:
-    product = slices.zero_masked(v * y)
-    out = product - y * accurate_sum(slices.xp, product, slices.axes)
-    return slices.divide_by_temperature(slices.zero_masked(out))
-
-
-def _log_softmax_vjp_kernel(slices: Slices, logp: Array, g: Array) -> Array:
-    xp = slices.xp
-    g = slices.zero_masked(g)
-    out = g - xp.exp(logp) * accurate_sum(xp, g, slices.axes)
-    return slices.divide_by_temperature(slices.zero_masked(out))
-
-
-def _log_softmax_jvp_kernel(slices: Slices, logp: Array, t: Array) -> Array:
-    xp = slices.xp
-    weighted = slices.zero_masked(xp.exp(logp) * t)
-    out = t - accurate_sum(xp, weighted, slices.axes)
-    return slices.divide_by_temperature(slices.zero_masked(out))
-
-
-def _apply(
-    kernel: object,
-    primary_name: str,
-    primary: Array,
-    vector_name: str,
-    vector: Array,
-    axis: Axis,
-    where: Array | None,
-    temperature: float | Array | None,
-) -> Array:
-    slices, (primary, vector) = prepare(
-        primary_name,
-        primary,
-        axis=axis,
-        where=where,
-        temperature=temperature,
-        companions={vector_name: vector},
-    )
-    if slices.empty:
-        return slices.finish(vector)
-    return slices.finish(run(kernel, slices, primary, vector))  # type: ignore[arg-type]
 
 
 def softmax_backward(
@@ -95,10 +48,8 @@ def softmax_backward(
     >>> ps.softmax_backward(np.array([0.0, 1.0, 0.0]), y).round(6)
     array([-0.022033,  0.184836, -0.162803])
     """
-    if _numpy_fast.backward_eligible(y, grad, axis, where, temperature):
-        t = _numpy_fast.plain_temperature(temperature)
-        return _numpy_fast.softmax_backward(y, grad, t, _softmax_product_kernel)
-    return _apply(_softmax_product_kernel, "y", y, "grad", grad, axis, where, temperature)
+    options = {"axis": axis, "where": where, "temperature": temperature}
+    return dispatch("softmax_backward", _generic.softmax_backward, grad, y, **options)
 
 
 def softmax_jvp(
@@ -135,7 +86,8 @@ def softmax_jvp(
     >>> bool(np.all(np.abs(t) < 1e-15))
     True
     """
-    return _apply(_softmax_product_kernel, "y", y, "tangent", tangent, axis, where, temperature)
+    options = {"axis": axis, "where": where, "temperature": temperature}
+    return dispatch("softmax_jvp", _generic.softmax_jvp, tangent, y, **options)
 
 
 def log_softmax_backward(
@@ -172,7 +124,8 @@ def log_softmax_backward(
     >>> ps.log_softmax_backward(np.array([1.0, 0.0]), logp)
     array([ 0.5, -0.5])
     """
-    return _apply(_log_softmax_vjp_kernel, "logp", logp, "grad", grad, axis, where, temperature)
+    options = {"axis": axis, "where": where, "temperature": temperature}
+    return dispatch("log_softmax_backward", _generic.log_softmax_backward, grad, logp, **options)
 
 
 def log_softmax_jvp(
@@ -208,6 +161,5 @@ def log_softmax_jvp(
     >>> ps.log_softmax_jvp(np.array([1.0, 0.0]), logp)
     array([ 0.5, -0.5])
     """
-    return _apply(
-        _log_softmax_jvp_kernel, "logp", logp, "tangent", tangent, axis, where, temperature
-    )
+    options = {"axis": axis, "where": where, "temperature": temperature}
+    return dispatch("log_softmax_jvp", _generic.log_softmax_jvp, tangent, logp, **options)

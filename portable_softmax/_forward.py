@@ -1,61 +1,17 @@
-"""softmax, log_softmax and logsumexp, with every edge of the contract in one shared kernel.
+"""softmax, log_softmax and logsumexp: the public functions (validate, dispatch, finish).
 
-The kernel is the max-shifted chain (max, subtract, exp, sum) plus one full-array ``where``
-that also settles the edges: entries equal to the slice maximum are set to exactly 0 before
-``exp``, which turns the k entries of a +inf slice into k ones (no ``inf - inf``), and a slice
-with no finite entry is shifted by 0 so it sums to 0, which the small per-slice arrays then
-map to 0 / -inf. NaN propagates through ``max`` by itself. No branch looks at values.
+The numerical work happens on the path the dispatcher picks: a backend's fast path for the
+common cases (``portable_softmax._backends``), the portable kernels of
+``portable_softmax._generic`` for everything else, with the same semantics at every edge.
 """
 
 from __future__ import annotations
 
-import math
-from types import ModuleType
-
-import array_api_compat
-
-from ._lib import _numpy_fast
+from . import _generic
+from ._dispatch import dispatch
 from ._lib._arguments import Array, Axis
-from ._lib._reductions import accurate_sum
-from ._lib._run import run
-from ._lib._slices import Slices, prepare
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
-
-
-def _shifted_exp_sum(slices: Slices, x: Array) -> tuple[Array, Array, Array, Array]:
-    """Return ``(m, shifted, exp(shifted), total)``: the slice max (0 where no entry is
-    finite), ``(x - m)/T`` with exact zeros at the maxima, and the slice sums."""
-    xp = slices.xp
-    masked = slices.fill_masked(x, -math.inf)
-    m = xp.max(masked, axis=slices.axes, keepdims=True)
-    m = xp.where(m == -math.inf, 0.0, m)
-    shifted = slices.shift(masked, m)
-    e = xp.exp(shifted)
-    return m, shifted, e, accurate_sum(xp, e, slices.axes)
-
-
-def _nonzero(xp: ModuleType, total: Array) -> Array:
-    """The slice sums with exact zeros (slices with no finite entry) replaced by 1."""
-    return xp.where(total == 0, 1.0, total)
-
-
-def _softmax_kernel(slices: Slices, x: Array) -> Array:
-    _, _, e, total = _shifted_exp_sum(slices, x)
-    return slices.fill_masked(e / _nonzero(slices.xp, total), 0.0)
-
-
-def _log_softmax_kernel(slices: Slices, x: Array) -> Array:
-    _, shifted, _, total = _shifted_exp_sum(slices, x)
-    out = shifted - slices.xp.log(_nonzero(slices.xp, total))
-    return slices.fill_masked(out, -math.inf)
-
-
-def _logsumexp_kernel(slices: Slices, x: Array) -> Array:
-    xp = slices.xp
-    m, _, _, total = _shifted_exp_sum(slices, x)
-    positive = total != 0
-    return m + xp.where(positive, xp.log(xp.where(positive, total, 1.0)), -math.inf)
 
 
 def softmax(
@@ -101,13 +57,7 @@ def softmax(
     >>> ps.softmax(np.array([1.0, np.inf, np.inf]))
     array([0. , 0.5, 0.5])
     """
-    if _numpy_fast.eligible(x, axis, where, temperature):
-        t = _numpy_fast.plain_temperature(temperature)
-        return _numpy_fast.softmax(x, t, _softmax_kernel)
-    slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=temperature)
-    if slices.empty:
-        return slices.finish(x)
-    return slices.finish(run(_softmax_kernel, slices, x))
+    return dispatch("softmax", _generic.softmax, x, axis=axis, where=where, temperature=temperature)
 
 
 def log_softmax(
@@ -150,13 +100,8 @@ def log_softmax(
     >>> ps.log_softmax(np.array([-np.inf, -np.inf]))
     array([-inf, -inf])
     """
-    if _numpy_fast.eligible(x, axis, where, temperature):
-        t = _numpy_fast.plain_temperature(temperature)
-        return _numpy_fast.log_softmax(x, t, _log_softmax_kernel)
-    slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=temperature)
-    if slices.empty:
-        return slices.finish(x)
-    return slices.finish(run(_log_softmax_kernel, slices, x))
+    generic = _generic.log_softmax
+    return dispatch("log_softmax", generic, x, axis=axis, where=where, temperature=temperature)
 
 
 def logsumexp(
@@ -201,14 +146,4 @@ def logsumexp(
     """
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
-    if _numpy_fast.eligible(x, axis, where, None):
-        out = _numpy_fast.logsumexp(x, _logsumexp_kernel)
-        return out if keepdims else out[..., 0]
-    slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=None)
-    if slices.empty:
-        xp = slices.xp
-        shape = tuple(1 if i in slices.axes else n for i, n in enumerate(x.shape))
-        out = xp.full(shape, -math.inf, dtype=x.dtype, device=array_api_compat.device(x))
-    else:
-        out = run(_logsumexp_kernel, slices, x, reduces=True)
-    return slices.finish(out, reduced=True, keepdims=keepdims)
+    return dispatch("logsumexp", _generic.logsumexp, x, axis=axis, where=where, keepdims=keepdims)

@@ -61,14 +61,14 @@ def test_a_crash_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_edge_switch_is_set_per_call_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    from portable_softmax._lib import _numpy_fast
+    from portable_softmax._config import edges_enabled
 
     seen = []
-    monkeypatch.setattr(ps, "softmax", lambda x, axis=-1: seen.append(_numpy_fast._EDGES))
+    monkeypatch.setattr(ps, "softmax", lambda x, axis=-1: seen.append(edges_enabled()))
     Ours(edges=False).function("forward")(np.zeros((2, 2)))  # type: ignore[misc]
     Ours().function("forward")(np.zeros((2, 2)))  # type: ignore[misc]
     assert seen == [False, True]
-    assert _numpy_fast._EDGES is True
+    assert edges_enabled() is True
     assert Ours(edges=False).unavailable("backward") is not None
 
 

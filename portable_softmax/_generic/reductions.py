@@ -13,7 +13,7 @@ from types import ModuleType
 
 import array_api_compat
 
-from ._arguments import Array
+from .._lib._arguments import Array
 
 _NATIVE_LEAF = 8
 """Lengths at or below this are summed natively: their error is at most 7 roundings."""

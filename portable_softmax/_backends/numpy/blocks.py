@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from ._slices import Slices
+from ..._config import edges_enabled
+from ..._lib._slices import Slices
 
 _BLOCK_BYTES = 256 * 1024
 """Bytes of input per block: the input, output and scratch blocks stay in the L2 cache."""
 
-_BACKWARD_BLOCK_BYTES = 128 * 1024
+BACKWARD_BLOCK_BYTES = 128 * 1024
 """Bytes of ``y`` per backward block: ``y``, ``g`` and the output blocks stay in cache."""
 
 _ONE_BLOCK_BYTES = 256 * 1024
@@ -52,15 +53,12 @@ broadcasting. Sums come out bitwise the same with either buffer size."""
 _DEFAULT_BUFSIZE = 8192
 """NumPy's default ufunc buffer size, in elements."""
 
-_UNSHIFTED_MAX = {4: 64.0, 8: 512.0}
+UNSHIFTED_MAX = {4: 64.0, 8: 512.0}
 """Per itemsize, the largest row maximum for which softmax may skip the shift by ``m``: ``n``
 terms up to ``exp(limit)`` sum below the dtype's largest value for any ``n < 2**31``."""
 
-_EDGES = True
-"""Private switch: False skips the finiteness check, to measure what edge handling costs."""
-
 Kernel = Callable[..., Any]
-"""A portable kernel ``(slices, *arrays)`` of ``_forward`` or ``_derivatives``."""
+"""A portable kernel ``(slices, *arrays)`` of ``portable_softmax._generic``."""
 
 
 def eligible(x: object, axis: object, where: object, temperature: object) -> bool:
@@ -109,12 +107,12 @@ def backward_eligible(
     )
 
 
-def _rows(x: np.ndarray) -> np.ndarray:
+def rows_of(x: np.ndarray) -> np.ndarray:
     """``x`` as a 2-D (rows, n) view, without copying (``eligible`` ensured it can)."""
     return x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1])
 
 
-def _blockwise(
+def blockwise(
     x: np.ndarray,
     *others: np.ndarray,
     block: Callable[..., bool],
@@ -130,8 +128,8 @@ def _blockwise(
     ``scratch=False`` the block gets None instead of a scratch block of the input's shape;
     ``block_bytes`` (bytes of ``x`` per block) defaults to ``_BLOCK_BYTES``.
     """
-    rows = _rows(x)
-    arrays = (rows, *(_rows(o) for o in others))
+    rows = rows_of(x)
+    arrays = (rows, *(rows_of(o) for o in others))
     count, n = rows.shape
     out = np.empty((count, n if out_columns is None else out_columns), dtype=x.dtype)
     row_bytes = n * x.itemsize
@@ -151,11 +149,11 @@ def _blockwise(
             blocks = [a[rows_here] for a in arrays]
             block_work = None if work is None else work[: len(blocks[0])]
             if block(out[rows_here], block_work, *blocks) is False:
-                out[rows_here] = fallback(_row_slices(temperature), *blocks)
+                out[rows_here] = fallback(row_slices(temperature), *blocks)
     return out
 
 
-def _column_chunks(n: int, itemsize: int) -> list[slice]:
+def column_chunks(n: int, itemsize: int) -> list[slice]:
     """Column slices of ``_CHUNK_BYTES`` each (one slice for rows shorter than that)."""
     step = max(1, _CHUNK_BYTES // itemsize)
     if n <= step:
@@ -163,7 +161,7 @@ def _column_chunks(n: int, itemsize: int) -> list[slice]:
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
-def _chunked_sum(
+def chunked_sum(
     rows: int, dtype: np.dtype[Any], chunks: list[slice], fill: Callable[[slice], np.ndarray]
 ) -> np.ndarray:
     """Per-row sum, over all chunks, of the ``(rows, width)`` arrays that ``fill`` returns.
@@ -182,7 +180,7 @@ def _chunked_sum(
     return total
 
 
-def _chunk_scratch(holder: list[np.ndarray], part: np.ndarray) -> np.ndarray:
+def chunk_scratch(holder: list[np.ndarray], part: np.ndarray) -> np.ndarray:
     """Scratch of ``part``'s shape, allocated once per call into ``holder``.
 
     The first request comes from the first block's first chunk, the largest of all.
@@ -192,7 +190,7 @@ def _chunk_scratch(holder: list[np.ndarray], part: np.ndarray) -> np.ndarray:
     return holder[0][: part.shape[0], : part.shape[1]]
 
 
-def _row_slices(temperature: float | None) -> Slices:
+def row_slices(temperature: float | None) -> Slices:
     """Slices for the portable kernel on a 2-D block reduced over its rows."""
     import array_api_compat.numpy as numpy_namespace
 
@@ -207,7 +205,7 @@ def _row_slices(temperature: float | None) -> Slices:
     )
 
 
-def _shift(xb: np.ndarray, m: np.ndarray, temperature: float | None, out: np.ndarray) -> None:
+def shift(xb: np.ndarray, m: np.ndarray, temperature: float | None, out: np.ndarray) -> None:
     """``out = (xb - m) / T``, through halves when T > 1 (see ``Slices.shift``)."""
     if temperature is None or temperature <= 1:
         np.subtract(xb, m, out=out)
@@ -219,166 +217,7 @@ def _shift(xb: np.ndarray, m: np.ndarray, temperature: float | None, out: np.nda
     np.divide(out, temperature * 0.5, out=out)
 
 
-def _finite(m: np.ndarray) -> bool:
-    return not _EDGES or bool(np.isfinite(m).all())
-
-
-def _unshifted(m: np.ndarray, limit: float) -> bool:
-    """Whether every row maximum lies in ``[0, limit]`` (False for NaN)."""
-    return (
-        float(np.minimum.reduce(m, axis=None)) >= 0.0
-        and float(np.maximum.reduce(m, axis=None)) <= limit
-    )
-
-
-def softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
-    """Softmax over the last axis (see the module docstring for the conditions).
-
-    When every row maximum ``m`` of a block lies in ``[0, _UNSHIFTED_MAX]`` (and T is 1), the
-    block skips the shift: ``exp(x) / sum(exp(x))`` cannot overflow there, an ``exp(x_i)``
-    that underflows belongs to an output below the normal range (``S >= exp(m) >= 1``), and
-    the result is at least as accurate, since ``x_i - m`` is never rounded.
-    """
-    chunks = _column_chunks(x.shape[-1], x.itemsize)
-    limit = _UNSHIFTED_MAX[x.dtype.itemsize] if temperature is None else -1.0
-
-    def block(out: np.ndarray, scratch: None, xb: np.ndarray) -> bool:
-        m = np.maximum.reduce(xb, axis=1, keepdims=True)
-        shift = limit < 0 or not _unshifted(m, limit)
-        if shift and not _finite(m):
-            return False
-        if len(chunks) == 1:
-            _exp_into(out, xb, m if shift else None, temperature)
-            total = np.add.reduce(out, axis=1, keepdims=True)
-        else:
-
-            def fill(chunk: slice) -> np.ndarray:
-                return _exp_into(out[:, chunk], xb[:, chunk], m if shift else None, temperature)
-
-            total = _chunked_sum(xb.shape[0], x.dtype, chunks, fill)
-        np.multiply(out, np.reciprocal(total), out=out)
-        return True
-
-    out = _blockwise(x, block=block, fallback=fallback, temperature=temperature, scratch=False)
-    return out.reshape(x.shape)
-
-
-def _exp_into(
-    out: np.ndarray, xb: np.ndarray, m: np.ndarray | None, temperature: float | None
-) -> np.ndarray:
-    """``out = exp((xb - m)/T)``, or ``exp(xb)`` when ``m`` is None (no shift); returns out."""
-    if m is None:
-        return np.exp(xb, out=out)  # type: ignore[no-any-return]
-    _shift(xb, m, temperature, out)
-    return np.exp(out, out=out)  # type: ignore[no-any-return]
-
-
-def log_softmax(x: np.ndarray, temperature: float | None, fallback: Kernel) -> np.ndarray:
-    """Log-softmax over the last axis: ``(x - m)/T - log(sum(exp((x - m)/T)))``."""
-    chunks = _column_chunks(x.shape[-1], x.itemsize)
-    scratch: list[np.ndarray] = []
-
-    def block(out: np.ndarray, _: None, xb: np.ndarray) -> bool:
-        m = xb.max(axis=1, keepdims=True)
-        if not _finite(m):
-            return False
-
-        def fill(chunk: slice) -> np.ndarray:
-            o = out[:, chunk]
-            _shift(xb[:, chunk], m, temperature, o)
-            return np.exp(o, out=_chunk_scratch(scratch, o))  # type: ignore[no-any-return]
-
-        total = _chunked_sum(xb.shape[0], x.dtype, chunks, fill)
-        np.subtract(out, np.log(total), out=out)
-        return True
-
-    out = _blockwise(x, block=block, fallback=fallback, temperature=temperature, scratch=False)
-    return out.reshape(x.shape)
-
-
-def logsumexp(x: np.ndarray, fallback: Kernel) -> np.ndarray:
-    """logsumexp over the last axis, keeping it with length 1.
-
-    Skips the shift where softmax does (see :func:`softmax`): ``log(sum(exp(x)))`` then
-    errs by at most the rounding of the result, within the SPEC bound.
-    """
-    chunks = _column_chunks(x.shape[-1], x.itemsize)
-    limit = _UNSHIFTED_MAX[x.dtype.itemsize]
-    scratch: list[np.ndarray] = []
-
-    def block(out: np.ndarray, _: None, xb: np.ndarray) -> bool:
-        m = xb.max(axis=1, keepdims=True)
-        shift = not _unshifted(m, limit)
-        if shift and not _finite(m):
-            return False
-
-        def fill(chunk: slice) -> np.ndarray:
-            xc = xb[:, chunk]
-            s = _chunk_scratch(scratch, xc)
-            if shift:
-                np.subtract(xc, m, out=s)
-                return np.exp(s, out=s)  # type: ignore[no-any-return]
-            return np.exp(xc, out=s)  # type: ignore[no-any-return]
-
-        total = np.log(_chunked_sum(xb.shape[0], x.dtype, chunks, fill))
-        if shift:
-            np.add(m, total, out=out)
-        else:
-            out[...] = total
-        return True
-
-    out = _blockwise(
-        x, block=block, fallback=fallback, temperature=None, out_columns=1, scratch=False
-    )
-    return out.reshape((*x.shape[:-1], 1))
-
-
-def _backward_finish(
-    out: np.ndarray, g: np.ndarray, y: np.ndarray, dot: np.ndarray, temperature: float | None
-) -> None:
-    """``out = y * (g - dot) / T``."""
-    np.subtract(g, dot, out=out)
-    np.multiply(out, y, out=out)
-    if temperature is not None:
-        np.divide(out, temperature, out=out)
-
-
-def softmax_backward(
-    y: np.ndarray, g: np.ndarray, temperature: float | None, fallback: Kernel
-) -> np.ndarray:
-    """``y * (g - sum(g*y)) / T`` over the last axis.
-
-    Short rows put ``g*y`` in the output block for the sum; long rows (column chunks) put
-    each chunk's products in a small scratch that stays in cache, so the output is written
-    only once.
-    """
-    chunks = _column_chunks(y.shape[-1], y.itemsize)
-    products: list[np.ndarray] = []
-
-    def block(out: np.ndarray, scratch: None, yb: np.ndarray, gb: np.ndarray) -> bool:
-        if len(chunks) == 1:
-            np.multiply(yb, gb, out=out)
-            _backward_finish(out, gb, yb, np.add.reduce(out, axis=1, keepdims=True), temperature)
-            return True
-
-        def fill(chunk: slice) -> np.ndarray:
-            yc = yb[:, chunk]
-            target = _chunk_scratch(products, yc)
-            np.multiply(yc, gb[:, chunk], out=target)
-            return target
-
-        dot = _chunked_sum(yb.shape[0], y.dtype, chunks, fill)
-        for chunk in chunks:
-            _backward_finish(out[:, chunk], gb[:, chunk], yb[:, chunk], dot, temperature)
-        return True
-
-    out = _blockwise(
-        y,
-        g,
-        block=block,
-        fallback=fallback,
-        temperature=temperature,
-        scratch=False,
-        block_bytes=_BACKWARD_BLOCK_BYTES,
-    )
-    return out.reshape(y.shape)
+def finite(m: np.ndarray) -> bool:
+    """Whether every row maximum is finite; always True under the private edge switch
+    (``_config.without_edge_handling``), which measures what the check costs."""
+    return not edges_enabled() or bool(np.isfinite(m).all())

@@ -16,9 +16,9 @@ from typing import Any
 
 import array_api_compat
 
-from ._arguments import Array
-from ._quiet import quiet_floating_point
-from ._slices import Slices
+from .._lib._arguments import Array
+from .._lib._quiet import quiet_floating_point
+from .._lib._slices import Slices
 
 Kernel = Callable[..., Array]
 

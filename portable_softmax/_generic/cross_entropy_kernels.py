@@ -17,10 +17,10 @@ from typing import Any
 
 import array_api_compat
 
-from .._forward import _log_softmax_kernel, _softmax_kernel
-from ._arguments import Array
-from ._reductions import accurate_sum
-from ._slices import Slices
+from .._lib._arguments import Array
+from .._lib._slices import Slices
+from .forward import log_softmax_kernel, softmax_kernel
+from .reductions import accurate_sum
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,9 @@ def kernel_of(config: Config, kind: str) -> Any:
         if kind == "denominator":
             return xp.where(keep, accurate_sum(xp, plain, slices.axes), 0.0)
         if kind == "loss":
-            terms = xp.where(wt == 0, 0.0, wt * _log_softmax_kernel(slices, x))  # 0 log 0 = 0
+            terms = xp.where(wt == 0, 0.0, wt * log_softmax_kernel(slices, x))  # 0 log 0 = 0
             return _mark(xp, -accurate_sum(xp, terms, slices.axes), keep, bad)
-        p = _softmax_kernel(slices, x)
+        p = softmax_kernel(slices, x)
         out = slices.zero_masked(p * accurate_sum(xp, wt, slices.axes) - wt)
         return _mark(xp, out if scale is None else out * scale, keep, bad)
 

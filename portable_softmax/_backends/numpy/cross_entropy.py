@@ -1,0 +1,366 @@
+"""NumPy fast path of cross-entropy with integer labels: one route, by cache blocks.
+
+For a label ``y``, no mask and smoothing ``eps`` over ``C`` classes, with ``m`` the row
+maximum and ``s = sum_c exp(x_c - m)``: ``l = (1 - eps) w_y (m + log s - x_y) +
+(eps / C) (sum_c w_c log s - sum_c w_c (x_c - m))``, and the gradient
+``(p S - (eps / C) w - (1 - eps) w_y e_y) * scale`` with ``S = (1 - eps) w_y + (eps / C)
+sum_c w_c``. The one-hot target is never built: the label entries are gathered.
+
+The call is checked from metadata alone (:func:`plan`); labels are checked with the portable
+path's rule and message. Inputs over 4 KB first try ``exp(x)`` without the row-max shift (two
+passes fewer), redoing with the shift any block whose row sums leave ``[1/16, 2**64]``. Rows
+whose maximum is not finite (NaN, +inf, nothing finite), and rows where smoothing meets a
+-inf logit, go to the portable kernel, which settles every edge as on other backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..._generic.cross_entropy_kernels import Config, kernel_of
+from ..._lib._slices import Slices
+from ..._lib._targets import raise_first_bad
+from .blocks import finite
+
+__all__ = ["cross_entropy", "cross_entropy_backward"]
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+_REDUCTIONS = ("none", "sum", "mean")
+_SMALL_BYTES = 4 * 1024
+"""Logits up to this size take the fewest NumPy calls (shifted, one block)."""
+_BLOCK_BYTES = 256 * 1024
+"""Bytes of logits per block for larger inputs: a block and its output stay in L2."""
+_TINY = {_F32: np.finfo(_F32).tiny, _F64: np.finfo(_F64).tiny}
+_HUGE = {_F32: np.finfo(_F32).max, _F64: np.finfo(_F64).max}
+_UNSHIFTED_LOW = 1.0 / 16
+_UNSHIFTED_HIGH = 2.0**64
+
+
+class Plan:
+    """A call this path takes, with its labels sorted into counted, ignored and invalid."""
+
+    __slots__ = (
+        "counted",
+        "d",
+        "index",
+        "invalid",
+        "labels",
+        "reduction",
+        "rows",
+        "shape",
+        "share",
+        "smoothing",
+        "sum_w",
+        "w_y",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        reduction: str,
+        weight: np.ndarray | None,
+        ignore: int | None,
+        smoothing: float,
+        validate: bool | None,
+    ) -> None:
+        classes = logits.shape[-1]
+        dtype = logits.dtype
+        self.rows = logits.reshape(-1, classes)
+        self.shape = target.shape
+        self.reduction = reduction
+        self.smoothing = smoothing
+        self.share = dtype.type(smoothing / classes)
+        self.weight = None if weight is None else weight.astype(dtype, copy=False)
+        self.sum_w = dtype.type(classes) if self.weight is None else self.weight.sum(dtype=dtype)
+        labels = target.reshape(-1)
+        if labels.dtype is not _I64:  # widest signed integer, as on the portable path
+            wraps = labels.dtype == np.uint64  # values above int64's maximum turn negative
+            labels = labels.astype(_I64)
+            if wraps:  # keep them invalid (never ignore_index): no class is that large
+                labels = np.where(labels < 0, np.iinfo(_I64).max, labels)
+        self.labels = labels
+        unsigned = labels.view(np.uint64)  # a negative label is huge: one test for [0, C)
+        counted: np.ndarray | None = None
+        self.invalid: np.ndarray | None = None
+        if ignore is None and validate is not False:  # every sample counts, or we raise
+            if unsigned.max() >= classes:
+                _raise_first_bad(target, unsigned >= classes, classes, logits.ndim - 1)
+            self.index = labels
+        else:
+            in_range = unsigned < classes
+            ignored = None if ignore is None else labels == ignore
+            if validate is not False:
+                ok = in_range if ignored is None else in_range | ignored
+                if not ok.all():
+                    _raise_first_bad(target, ~ok, classes, logits.ndim - 1)
+            counted = in_range if ignored is None else in_range & ~ignored
+            invalid = ~in_range if ignored is None else ~in_range & ~ignored
+            self.index = np.where(counted, labels, 0)
+            self.invalid = invalid if invalid.any() else None
+        self.counted = counted
+        w_y = np.ones(labels.shape, dtype) if self.weight is None else self.weight[self.index]
+        if counted is not None:
+            w_y = np.where(counted, w_y, 0).astype(dtype, copy=False)
+        self.w_y = w_y
+        self.d = np.add.reduce(w_y)  # SPEC's D: the weighted count of the samples that count
+
+    def settle(self, out: np.ndarray) -> None:
+        """Samples that do not count get 0, invalid ones NaN (in place)."""
+        if self.counted is not None:
+            out[~self.counted] = 0.0
+        if self.invalid is not None:
+            out[self.invalid] = np.nan
+
+    def config(self, *, scaled: bool) -> Config:
+        """The portable kernel's configuration for this call's rows (settled by the caller)."""
+        return Config(
+            hard=True,
+            classes=self.rows.shape[1],
+            ignore_index=None,
+            smoothing=self.smoothing,
+            weighted=self.weight is not None,
+            scaled=scaled,
+        )
+
+
+def _raise_first_bad(target: np.ndarray, bad: np.ndarray, classes: int, axis: int) -> None:
+    """Raise as the portable path does, naming the first invalid label as given."""
+    import array_api_compat.numpy as xp
+
+    what = f"outside [0, {classes}) (classes on axis {axis})"
+    raise_first_bad(xp, target, bad.reshape(target.shape), what)
+
+
+def plan(
+    logits: object,
+    target: object,
+    *,
+    axis: object,
+    reduction: object,
+    weight: object,
+    ignore_index: object,
+    label_smoothing: object,
+    where: object,
+    validate: object,
+) -> Plan | None:
+    """The call as a :class:`Plan`, or None when this path does not take it (metadata only)."""
+    if type(logits) is not np.ndarray or type(target) is not np.ndarray or where is not None:
+        return None
+    if type(reduction) is not str or reduction not in _REDUCTIONS:
+        return None
+    if ignore_index is not None and type(ignore_index) is not int:
+        return None
+    if type(label_smoothing) is not float and type(label_smoothing) is not int:
+        return None
+    if not 0 <= label_smoothing <= 1 or (validate is not None and type(validate) is not bool):
+        return None
+    dtype = logits.dtype
+    if dtype is not _F32 and dtype is not _F64:
+        return None
+    ndim = logits.ndim
+    if ndim == 0 or target.ndim != ndim - 1 or target.dtype.kind not in "iu":
+        return None
+    if type(axis) is not int or (axis != -1 and axis != ndim - 1):
+        return None
+    if target.shape != logits.shape[:-1] or logits.size == 0:
+        return None
+    if ndim > 2 and not logits.flags.c_contiguous:
+        return None
+    if weight is not None and not (
+        type(weight) is np.ndarray
+        and weight.shape == logits.shape[-1:]
+        and weight.dtype.kind in "fiu"
+    ):
+        return None
+    return Plan(logits, target, reduction, weight, ignore_index, float(label_smoothing), validate)
+
+
+def _per_block(rows: np.ndarray) -> int:
+    return max(1, _BLOCK_BYTES // (int(rows.shape[1]) * rows.itemsize))
+
+
+def _maxima_and_sums(
+    rows: np.ndarray, out: np.ndarray | None, scale: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Row maxima ``m``, ``s = sum(exp(x - m))`` and which rows went unshifted, by blocks.
+
+    With ``out``, ``exp(x - m) * scale / s`` is left there (one ``scale`` per row), written
+    while the block is in the cache. Inputs over ``_SMALL_BYTES`` are first tried without the
+    shift (:func:`_unshifted`): those rows are marked and keep ``m = 0``.
+    """
+    n = rows.shape[0]
+    if rows.nbytes <= _SMALL_BYTES:  # let NumPy allocate: fewer calls
+        m = np.maximum.reduce(rows, axis=1)
+        e = np.subtract(rows, m[:, None], out=out)
+        np.exp(e, out=e)
+        s = np.add.reduce(e, axis=1)
+        if out is not None:
+            np.multiply(e, (scale / s)[:, None], out=e)
+        return m, s, None
+    per = _per_block(rows)
+    m = np.zeros(n, rows.dtype)
+    unshifted = np.zeros(n, bool)
+    s = np.empty(n, rows.dtype)
+    scratch = np.empty((min(per, n), rows.shape[1]), rows.dtype) if out is None else out
+    for start in range(0, n, per):
+        stop = min(start + per, n)
+        xb = rows[start:stop]
+        eb = scratch[: stop - start] if out is None else scratch[start:stop]
+        mb = m[start:stop]
+        sb = s[start:stop]
+        if _unshifted(xb, eb, sb):
+            unshifted[start:stop] = True
+        else:
+            np.maximum.reduce(xb, axis=1, out=mb)
+            np.subtract(xb, mb[:, None], out=eb)
+            np.exp(eb, out=eb)
+            np.add.reduce(eb, axis=1, out=sb)
+        if out is not None and scale is not None:
+            np.multiply(eb, (scale[start:stop] / sb)[:, None], out=eb)
+    return m, s, unshifted
+
+
+def _unshifted(xb: np.ndarray, eb: np.ndarray, sb: np.ndarray) -> bool:
+    """Try ``eb = exp(xb)`` and ``sb`` its row sums without the shift by the row maxima,
+    two passes fewer; True when every sum lies in ``[1/16, 2**64]``.
+
+    Then no entry overflowed and ``p = exp(x) / s`` is as accurate as with the shift: an
+    ``exp(x)`` below the normal range gives ``p`` at most 16 times above it (within SPEC's
+    absolute bound there); ``log(s) <= 45`` keeps the loss's rounding small. Otherwise
+    (NaN, infinities, very large or small logits) the caller redoes the block with the shift.
+    """
+    np.exp(xb, out=eb)
+    np.add.reduce(eb, axis=1, out=sb)
+    return bool(
+        np.minimum.reduce(sb) >= _UNSHIFTED_LOW and np.maximum.reduce(sb) <= _UNSHIFTED_HIGH
+    )
+
+
+def _by_blocks(plan: Plan, step: Any) -> None:
+    """Call ``step(rows_slice)`` for each cache block of rows."""
+    per = _per_block(plan.rows)
+    for start in range(0, plan.rows.shape[0], per):
+        step(slice(start, start + per))
+
+
+def _portable(plan: Plan, kind: str, bad: np.ndarray, *scale: np.ndarray) -> np.ndarray:
+    """The portable kernel on the rows ``bad`` (maxima not finite, or smoothing meeting -inf)."""
+    import array_api_compat.numpy as xp
+
+    slices = Slices(xp, (1,), None, None, None, added_axis=False, empty=False)
+    weight = () if plan.weight is None else (plan.weight[None, :],)
+    operands = (plan.rows[bad], plan.labels[bad][:, None], *weight, *scale)
+    out: np.ndarray = kernel_of(plan.config(scaled=bool(scale)), kind)(slices, *operands)
+    return out
+
+
+def _mean_scale(plan: Plan, grad: np.ndarray | Any) -> Any:
+    """``grad / D``, 0 when ``D`` is 0 (a NaN ``grad`` stays NaN), as the portable path."""
+    if plan.d == 0:
+        return grad * 0 if np.isnan(grad).any() else np.zeros_like(grad)
+    return grad / plan.d
+
+
+def losses(plan: Plan) -> np.ndarray:
+    """Per-sample losses, flat, in the logits' dtype (settled: ignored 0, invalid NaN)."""
+    rows = plan.rows
+    m, s, unshifted = _maxima_and_sums(rows, None, None)
+    picked = rows[np.arange(rows.shape[0]), plan.index]
+    out: np.ndarray = np.subtract(m, picked)
+    out += np.log(s)
+    if unshifted is not None:  # there m = 0 and s = sum(exp(x))
+        # log(s / exp(x_y)) = -log(p_y) keeps l accurate when l << |x_y|; where exp(x_y)
+        # is not normal (or the ratio overflows), l > 80 and log(s) - x_y is accurate enough
+        e_y = np.exp(picked)
+        ratio = np.divide(s, e_y)
+        better = unshifted & (e_y >= _TINY[rows.dtype]) & (ratio <= _HUGE[rows.dtype])
+        np.copyto(out, np.log(ratio, out=ratio), where=better)
+    coef = plan.w_y if plan.smoothing == 0 else plan.w_y * (1 - plan.smoothing)
+    if plan.weight is not None or plan.smoothing or plan.counted is not None:
+        out = np.where(coef == 0, 0.0, coef * out).astype(rows.dtype, copy=False)  # 0 log 0
+    bad = ~np.isfinite(m)
+    if plan.smoothing:  # + (eps/C) (sum_w log s - sum_c w_c (x_c - m)), by blocks
+        spread = np.empty_like(out)
+
+        def step(block: slice) -> None:
+            shifted = rows[block] - m[block, None]
+            spread[block] = shifted.sum(axis=1) if plan.weight is None else shifted @ plan.weight
+
+        _by_blocks(plan, step)
+        bad |= ~np.isfinite(spread)  # a -inf logit meets smoothing: the portable kernel
+        out += plan.share * (plan.sum_w * np.log(s) - spread)
+    if finite(m) and not bad.any():
+        return out
+    out[bad] = _portable(plan, "loss", bad)[:, 0]
+    return out
+
+
+def gradient(plan: Plan, scale: np.ndarray) -> np.ndarray:
+    """The gradient in ``rows``' shape; ``scale`` has one factor per row."""
+    rows = plan.rows
+    n = rows.shape[0]
+    out = np.empty(rows.shape, rows.dtype)
+    total_weight = plan.w_y * (1 - plan.smoothing) if plan.smoothing else plan.w_y
+    row_scale = (total_weight + plan.share * plan.sum_w) * scale
+    m, _, _ = _maxima_and_sums(rows, out, row_scale)
+    if plan.smoothing:  # - (eps/C) w * scale, by blocks
+        w = plan.weight
+
+        def step(block: slice) -> None:
+            shares = (plan.share * scale[block])[:, None]
+            out[block] -= shares if w is None else shares * w
+
+        _by_blocks(plan, step)
+    out[np.arange(n), plan.index] -= total_weight * scale
+    if finite(m):
+        return out
+    bad = ~np.isfinite(m)
+    out[bad] = _portable(plan, "gradient", bad, scale[bad][:, None])
+    return out
+
+
+def cross_entropy(logits: Any, target: Any, /, **options: Any) -> Any:
+    """The loss of a call this path takes, else ``NotImplemented``."""
+    p = plan(logits, target, **options)
+    if p is None:
+        return NotImplemented
+    with np.errstate(all="ignore"):
+        out = losses(p)
+        p.settle(out)
+        if p.reduction == "none":
+            return out.reshape(p.shape)
+        total = np.add.reduce(out)
+        if p.reduction == "mean":
+            total = _mean_scale(p, np.asarray(total))
+    return np.asarray(total, dtype=p.rows.dtype)
+
+
+def cross_entropy_backward(logits: Any, target: Any, /, *, grad: Any, **options: Any) -> Any:
+    """The gradient of a call this path takes, else ``NotImplemented``."""
+    p = plan(logits, target, **options)
+    if p is None:
+        return NotImplemented
+    dtype = p.rows.dtype
+    if grad is None:
+        grad = np.ones((), dtype)
+    elif (
+        type(grad) is not np.ndarray
+        or grad.dtype.kind not in "fiu"
+        or grad.shape != (p.shape if p.reduction == "none" else ())
+    ):
+        return NotImplemented
+    else:
+        grad = grad.astype(dtype, copy=False)
+    with np.errstate(all="ignore"):
+        if p.reduction == "mean":
+            grad = _mean_scale(p, grad)
+        scale = np.broadcast_to(grad.reshape(-1), (p.rows.shape[0],))
+        out = gradient(p, np.ascontiguousarray(scale))
+        p.settle(out)
+    return out.reshape(logits.shape)
