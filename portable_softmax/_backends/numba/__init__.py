@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def _forward(x: Any, axis: Any, where: Any, temperature: Any, kind: int) -> Any:
+def _run_forward(x: Any, axis: Any, where: Any, temperature: Any, kind: int) -> Any:
     rows = float_rows(x, axis) if where is None else None
     if rows is None:
         return NotImplemented
@@ -49,12 +49,12 @@ def _forward(x: Any, axis: Any, where: Any, temperature: Any, kind: int) -> Any:
 
 def softmax(x: Any, /, *, axis: Any = -1, where: Any = None, temperature: Any = None) -> Any:
     """:func:`portable_softmax.softmax` on the fast case, else ``NotImplemented``."""
-    return _forward(x, axis, where, temperature, SOFTMAX)
+    return _run_forward(x, axis, where, temperature, SOFTMAX)
 
 
 def log_softmax(x: Any, /, *, axis: Any = -1, where: Any = None, temperature: Any = None) -> Any:
     """:func:`portable_softmax.log_softmax` on the fast case, else ``NotImplemented``."""
-    return _forward(x, axis, where, temperature, LOG_SOFTMAX)
+    return _run_forward(x, axis, where, temperature, LOG_SOFTMAX)
 
 
 def logsumexp(x: Any, /, *, axis: Any = -1, where: Any = None, keepdims: Any = False) -> Any:
@@ -72,7 +72,7 @@ def logsumexp(x: Any, /, *, axis: Any = -1, where: Any = None, keepdims: Any = F
     return out.reshape((*x.shape[:-1], 1) if keepdims else x.shape[:-1])
 
 
-def _derivative(
+def _run_derivative(
     primary: Any, vector: Any, axis: Any, where: Any, temperature: Any, kind: int
 ) -> Any:
     rows = float_rows(primary, axis) if where is None else None
@@ -91,14 +91,14 @@ def softmax_backward(
     grad: Any, y: Any, /, *, axis: Any = -1, where: Any = None, temperature: Any = None
 ) -> Any:
     """:func:`portable_softmax.softmax_backward` on the fast case, else ``NotImplemented``."""
-    return _derivative(y, grad, axis, where, temperature, SOFTMAX_PRODUCT)
+    return _run_derivative(y, grad, axis, where, temperature, SOFTMAX_PRODUCT)
 
 
 def softmax_jvp(
     tangent: Any, y: Any, /, *, axis: Any = -1, where: Any = None, temperature: Any = None
 ) -> Any:
     """:func:`portable_softmax.softmax_jvp` on the fast case, else ``NotImplemented``."""
-    return _derivative(y, tangent, axis, where, temperature, SOFTMAX_PRODUCT)
+    return _run_derivative(y, tangent, axis, where, temperature, SOFTMAX_PRODUCT)
 
 
 def log_softmax_backward(
@@ -106,11 +106,11 @@ def log_softmax_backward(
 ) -> Any:
     """:func:`portable_softmax.log_softmax_backward` on the fast case, else
     ``NotImplemented``."""
-    return _derivative(logp, grad, axis, where, temperature, LOG_SOFTMAX_VJP)
+    return _run_derivative(logp, grad, axis, where, temperature, LOG_SOFTMAX_VJP)
 
 
 def log_softmax_jvp(
     tangent: Any, logp: Any, /, *, axis: Any = -1, where: Any = None, temperature: Any = None
 ) -> Any:
     """:func:`portable_softmax.log_softmax_jvp` on the fast case, else ``NotImplemented``."""
-    return _derivative(logp, tangent, axis, where, temperature, LOG_SOFTMAX_JVP)
+    return _run_derivative(logp, tangent, axis, where, temperature, LOG_SOFTMAX_JVP)

@@ -52,6 +52,16 @@ def _edge_row(xi: Any, oi: Any, m: Any, kind: int) -> None:
 
 
 @jit()
+def _halves(m: Any, t: Any) -> Any:
+    """``(h, m*h, t*h)`` with ``h = 1/2`` for ``t > 1``, else 1: ``(x*h - m*h) / (t*h)`` is
+    ``(x - m)/t`` without overflow of ``x - m`` where the quotient is in range (as on the
+    generic path; the halvings are exact)."""
+    one = t / t
+    h = one / (one + one) if t > one else one
+    return h, m * h, t * h
+
+
+@jit()
 def _exp_sum(xi: Any, oi: Any, m: Any, t: Any, write: bool) -> Any:
     """``sum(exp((x - m)/t))`` in blocks; with ``write`` the exponentials go to ``oi``."""
     n = xi.shape[0]
@@ -59,6 +69,7 @@ def _exp_sum(xi: Any, oi: Any, m: Any, t: Any, write: bool) -> Any:
     total = zero
     carry = zero
     scaled = t != t / t
+    h, mh, th = _halves(m, t)
     for start in range(0, n, BLOCK):
         # a block as its own view: LLVM vectorises a loop from 0 over a view far better
         # (3x here) than one over a range of the row
@@ -67,7 +78,7 @@ def _exp_sum(xi: Any, oi: Any, m: Any, t: Any, write: bool) -> Any:
         s = zero
         if write and scaled:
             for j in range(xb.shape[0]):
-                e = vexp((xb[j] - m) / t)
+                e = vexp((xb[j] * h - mh) / th)
                 ob[j] = e
                 s += e
         elif write:
@@ -77,7 +88,7 @@ def _exp_sum(xi: Any, oi: Any, m: Any, t: Any, write: bool) -> Any:
                 s += e
         elif scaled:
             for j in range(xb.shape[0]):
-                s += vexp((xb[j] - m) / t)
+                s += vexp((xb[j] * h - mh) / th)
         else:
             for j in range(xb.shape[0]):
                 s += vexp(xb[j] - m)
@@ -98,8 +109,9 @@ def _row(xi: Any, oi: Any, m: Any, t: Any, kind: int) -> None:
     else:
         lse = np.log(s)
         if t != t / t:
+            h, mh, th = _halves(m, t)
             for j in range(xi.shape[0]):
-                oi[j] = (xi[j] - m) / t - lse
+                oi[j] = (xi[j] * h - mh) / th - lse
         else:
             for j in range(xi.shape[0]):
                 oi[j] = (xi[j] - m) - lse
