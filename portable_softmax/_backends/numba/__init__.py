@@ -43,7 +43,7 @@ def _run_forward(x: Any, axis: Any, where: Any, temperature: Any, kind: int) -> 
         return NotImplemented
     out = np.empty(rows.shape, rows.dtype)
     threaded = parallel(rows.nbytes, rows.shape[0])
-    forward_kernel(threaded, _config.edges_enabled())(rows, out, t, kind)
+    forward_kernel(kind, threaded, _config.edges_enabled())(rows, out, t)
     return out.reshape(x.shape)
 
 
@@ -66,7 +66,8 @@ def logsumexp(x: Any, /, *, axis: Any = -1, where: Any = None, keepdims: Any = F
         return NotImplemented
     out = np.empty((rows.shape[0], 1), rows.dtype)
     threaded = parallel(rows.nbytes, rows.shape[0])
-    forward_kernel(threaded, _config.edges_enabled())(rows, out, rows.dtype.type(1.0), LOGSUMEXP)
+    kernel = forward_kernel(LOGSUMEXP, threaded, _config.edges_enabled())
+    kernel(rows, out, rows.dtype.type(1.0))
     if axis is None:
         return out.reshape((1,) * x.ndim if keepdims else ())
     return out.reshape((*x.shape[:-1], 1) if keepdims else x.shape[:-1])
@@ -83,7 +84,7 @@ def _run_derivative(
     if vectors is None or t is None:
         return NotImplemented
     out = np.empty(rows.shape, rows.dtype)
-    derivative_kernel(parallel(rows.nbytes, rows.shape[0]))(rows, vectors, out, t, kind)
+    derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]))(rows, vectors, out, t)
     return out.reshape(primary.shape)
 
 
