@@ -53,7 +53,8 @@ def _torch_cases(x: np.ndarray, g: np.ndarray, labels: np.ndarray, op: str) -> C
 
         def fn() -> Any:
             leaf.grad = None
-            F.cross_entropy(leaf, lt).backward()
+            loss: Any = F.cross_entropy(leaf, lt)
+            loss.backward()
             return leaf.grad
 
     return {"torch 1 thread": threads(1, fn), f"torch {default} threads": threads(default, fn)}
@@ -152,11 +153,15 @@ def main() -> None:
             medians = measure(case, args.rounds, inner)
             floor = medians.pop("copy floor") * floor_factor
             torch1 = medians["torch 1 thread"]
-            torchn = next(v for k, v in medians.items() if k.startswith("torch") and k != "torch 1 thread")
+            torchn = next(
+                v for k, v in medians.items() if k.startswith("torch") and k != "torch 1 thread"
+            )
             print(f"\n{shape} {np.dtype(dtype).name} {op}: copy floor {floor * 1e3:.3f} ms")
             for name, t in medians.items():
-                print(f"  {name:32s} {t * 1e3:9.3f} ms  x floor {t / floor:6.2f}"
-                      f"  vs torch1 {torch1 / t:5.2f}x  vs torch-default {torchn / t:5.2f}x")  # fmt: skip
+                print(
+                    f"  {name:32s} {t * 1e3:9.3f} ms  x floor {t / floor:6.2f}"
+                    f"  vs torch1 {torch1 / t:5.2f}x  vs torch-default {torchn / t:5.2f}x"
+                )
     cold, warm = first_call_times()
     print(f"\nimport + first call: cold cache {cold:.2f} s, warm cache {warm:.2f} s")
 

@@ -32,27 +32,6 @@ def _build(kind: int, parallel: bool) -> Any:
     branches on them fold away (a runtime ``kind`` measured 1.5x slower) and numba's cache,
     which hashes closure cells, keeps the variants apart."""
 
-    @jit()
-    def row_sum(a: Any, b: Any, zero: Any) -> Any:
-        """The row's sum: ``sum(b*a)``, ``sum(b)`` or ``sum(exp(a)*b)`` by ``kind``."""
-        total = zero
-        carry = zero
-        for start in range(0, a.shape[0], BLOCK):
-            ab = a[start : start + BLOCK]
-            bb = b[start : start + BLOCK]
-            s = zero
-            if kind == SOFTMAX_PRODUCT:
-                for j in range(ab.shape[0]):
-                    s += bb[j] * ab[j]
-            elif kind == LOG_SOFTMAX_VJP:
-                for j in range(bb.shape[0]):
-                    s += bb[j]
-            else:
-                for j in range(ab.shape[0]):
-                    s += vexp(ab[j]) * bb[j]
-            total, carry = compensated_add(total, carry, s)
-        return compensated_total(total, carry)
-
     @jit(parallel=parallel)
     def kernel(primary: Any, vector: Any, out: Any, t: Any) -> None:
         scaled = t != t / t
@@ -60,7 +39,26 @@ def _build(kind: int, parallel: bool) -> Any:
             a = primary[i]
             b = vector[i]
             o = out[i]
-            s = row_sum(a, b, t - t)
+            # the row's sum, in blocks (inline: a nested dispatcher in the closure would
+            # change numba's cache key from process to process)
+            zero = t - t
+            total = zero
+            carry = zero
+            for start in range(0, a.shape[0], BLOCK):
+                ab = a[start : start + BLOCK]
+                bb = b[start : start + BLOCK]
+                part = zero
+                if kind == SOFTMAX_PRODUCT:
+                    for j in range(ab.shape[0]):
+                        part += bb[j] * ab[j]
+                elif kind == LOG_SOFTMAX_VJP:
+                    for j in range(bb.shape[0]):
+                        part += bb[j]
+                else:
+                    for j in range(ab.shape[0]):
+                        part += vexp(ab[j]) * bb[j]
+                total, carry = compensated_add(total, carry, part)
+            s = compensated_total(total, carry)
             if kind == SOFTMAX_PRODUCT:
                 for j in range(a.shape[0]):
                     o[j] = b[j] * a[j] - a[j] * s
