@@ -526,3 +526,29 @@ def test_import_compiles_nothing_and_only_this_module_imports_numba() -> None:
     env = {**os.environ, "PORTABLE_SOFTMAX_PATH": "auto"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)
+
+
+def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> None:
+    """Numba's cache keys the variants by their closure cells: a second process must load
+    every kernel it uses, compiling (and saving) nothing."""
+    code = (
+        "import numpy as np\n"
+        "from portable_softmax._backends import numba as nb\n"
+        "x = np.ones((4, 5), np.float32)\n"
+        "nb.softmax(x, axis=-1, where=None, temperature=None)\n"
+        "nb.softmax_backward(x, x, axis=-1, where=None, temperature=None)\n"
+        "nb.cross_entropy_backward(x, np.zeros(4, np.int64), grad=None, axis=-1,"
+        " reduction='mean', weight=None, ignore_index=None, label_smoothing=0.0, where=None,"
+        " validate=None)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True,
+            text=True,
+        ).stdout
+        for _ in range(2)
+    ]  # fmt: skip
+    assert "data saved" in runs[0]
+    assert "data saved" not in runs[1], runs[1]
