@@ -426,6 +426,9 @@ def test_cross_entropy_edges() -> None:
     options = _ce_options(ignore_index=-1)
     assert nb.cross_entropy(x[:2], ignored[:2], **options) == 0
     assert np.all(nb.cross_entropy_backward(x[:2], ignored[:2], **options) == 0)
+    # D = 0 with an infinite total (smoothing meets a -inf logit, all-zero target): still 0
+    zero_target = nb.cross_entropy(x[:1], np.zeros((1, 3)), **_ce_options(label_smoothing=0.1))
+    assert zero_target == 0
     # validate=False marks an invalid label NaN instead of raising
     marked = nb.cross_entropy(
         x[:2], np.array([0, 3]), **_ce_options(reduction="none", validate=False)

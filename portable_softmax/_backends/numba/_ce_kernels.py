@@ -220,18 +220,20 @@ def denominator(target: Any, w: Any, weighted: bool, zero: Any) -> Any:
 
 
 @jit(fastmath=frozenset())
-def total(losses: Any, zero: Any) -> Any:
-    """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly)."""
+def safe_scale(g: Any, d: Any) -> Any:
+    """``g / d``, 0 when ``d`` is 0 (NaN ``g`` stays NaN): the mean's scale."""
+    if d == 0:
+        return g if g != g else d - d  # 0 even for an infinite g (g - g would be NaN)
+    return g / d
+
+
+@jit(fastmath=frozenset())
+def total(losses: Any, zero: Any, d: Any, mean: bool) -> Any:
+    """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly), divided
+    by ``d`` as :func:`safe_scale` does when ``mean``."""
     t = zero
     carry = zero
     for i in range(losses.shape[0]):
         t, carry = compensated_add(t, carry, losses[i])
-    return compensated_total(t, carry)
-
-
-@jit(fastmath=frozenset())
-def safe_scale(g: Any, d: Any) -> Any:
-    """``g / d``, 0 when ``d`` is 0 (NaN ``g`` stays NaN): the mean's scale."""
-    if d == 0:
-        return g if g != g else g - g
-    return g / d
+    t = compensated_total(t, carry)
+    return safe_scale(t, d) if mean else t

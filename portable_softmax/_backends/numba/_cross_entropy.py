@@ -164,9 +164,9 @@ def cross_entropy(
     _, losses = _run(call, False, np.empty(1, dtype), False)
     if call.reduction == "none":
         return losses.reshape(call.loss_shape)
-    result = total(losses, dtype.type(0.0))
-    if call.d is not None:
-        result = safe_scale(dtype.type(result), call.d)
+    zero = dtype.type(0.0)
+    mean = call.d is not None
+    result = total(losses, zero, call.d if mean else zero, mean)
     return np.asarray(result, dtype=dtype)
 
 
