@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ._forward import _exp_sum
-from ._jit import jit
+from ._jit import SOURCE_KEY, jit
 from ._reductions import compensated_add, compensated_total, row_max
 
 __all__ = ["ce_kernel", "denominator", "labels_denominator", "safe_scale", "total"]
@@ -125,7 +125,9 @@ def _row(
 
 
 def _build(parallel: bool, edges: bool) -> Any:
-    @jit(parallel=parallel)
+    key = SOURCE_KEY
+
+    @jit(parallel=parallel, cache=True)
     def kernel(
         x: Any,
         labels: Any,
@@ -162,7 +164,7 @@ def _build(parallel: bool, edges: bool) -> Any:
             losses[i] = _row(
                 x[i], i, hard, y, target, w, weighted, keep, share, one, oi, scale, gradient, edges
             )
-        if parallel:  # closure cells, so numba's cache keys the variants apart
+        if parallel and key:  # closure cells: numba's cache keys the variants apart
             return
 
     return kernel
@@ -180,60 +182,73 @@ def ce_kernel(parallel: bool, edges: bool) -> Any:
     return kernel
 
 
-@jit(fastmath=frozenset())
-def labels_denominator(
-    labels: Any,
-    classes: int,
-    w: Any,
-    weighted: bool,
-    ignore: int,
-    has_ignore: bool,
-    zero: Any,
-    one: Any,
-) -> Any:
-    """``(invalid, D)``: labels outside ``[0, C)`` (not ignored), and ``sum w_y`` over the
-    others (compensated)."""
-    invalid = 0
-    total = zero
-    carry = zero
-    for i in range(labels.shape[0]):
-        y = labels[i]
-        if has_ignore and y == ignore:
-            continue
-        if y < 0 or y >= classes:
-            invalid += 1
-            continue
-        total, carry = compensated_add(total, carry, w[y] if weighted else one)
-    return invalid, compensated_total(total, carry)
+def _python_helpers(key: int) -> Any:
+    """The helpers called from Python, as closures over ``key`` (cached, see ``_jit``)."""
+
+    @jit(fastmath=frozenset(), cache=True)
+    def labels_denominator(
+        labels: Any,
+        classes: int,
+        w: Any,
+        weighted: bool,
+        ignore: int,
+        has_ignore: bool,
+        zero: Any,
+        one: Any,
+    ) -> Any:
+        """``(invalid, D)``: labels outside ``[0, C)`` (not ignored), and ``sum w_y`` over the
+        others (compensated)."""
+        invalid = key - key  # 0; ``key`` is a closure cell of every cached helper
+        total = zero
+        carry = zero
+        for i in range(labels.shape[0]):
+            y = labels[i]
+            if has_ignore and y == ignore:
+                continue
+            if y < 0 or y >= classes:
+                invalid += 1
+                continue
+            total, carry = compensated_add(total, carry, w[y] if weighted else one)
+        return invalid, compensated_total(total, carry)
+
+    @jit(fastmath=frozenset(), cache=True)
+    def denominator(target: Any, w: Any, weighted: bool, zero: Any) -> Any:
+        """``D = sum_n sum_c w_c t_nc`` for probability targets (compensated)."""
+        _ = key
+        total = zero
+        carry = zero
+        for i in range(target.shape[0]):
+            for c in range(target.shape[1]):
+                v = target[i, c] * w[c] if weighted else target[i, c]
+                total, carry = compensated_add(total, carry, v)
+        return compensated_total(total, carry)
+
+    @jit(fastmath=frozenset(), cache=True)
+    def safe_scale(g: Any, d: Any) -> Any:
+        """``g / d``, 0 when ``d`` is 0 (NaN ``g`` stays NaN): the mean's scale."""
+        _ = key
+        if d == 0:
+            return g if g != g else d - d  # 0 even for an infinite g (g - g would be NaN)
+        return g / d
+
+    @jit(fastmath=frozenset(), cache=True)
+    def total(losses: Any, zero: Any, d: Any, mean: bool) -> Any:
+        """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly), divided
+        by ``d`` as ``safe_scale`` does when ``mean`` (inline: a dispatcher in the closure
+        would change numba's cache key from process to process)."""
+        _ = key
+        t = zero
+        carry = zero
+        for i in range(losses.shape[0]):
+            t, carry = compensated_add(t, carry, losses[i])
+        t = compensated_total(t, carry)
+        if not mean:
+            return t
+        if d == 0:
+            return t if t != t else d - d
+        return t / d
+
+    return labels_denominator, denominator, safe_scale, total
 
 
-@jit(fastmath=frozenset())
-def denominator(target: Any, w: Any, weighted: bool, zero: Any) -> Any:
-    """``D = sum_n sum_c w_c t_nc`` for probability targets (compensated)."""
-    total = zero
-    carry = zero
-    for i in range(target.shape[0]):
-        for c in range(target.shape[1]):
-            v = target[i, c] * w[c] if weighted else target[i, c]
-            total, carry = compensated_add(total, carry, v)
-    return compensated_total(total, carry)
-
-
-@jit(fastmath=frozenset())
-def safe_scale(g: Any, d: Any) -> Any:
-    """``g / d``, 0 when ``d`` is 0 (NaN ``g`` stays NaN): the mean's scale."""
-    if d == 0:
-        return g if g != g else d - d  # 0 even for an infinite g (g - g would be NaN)
-    return g / d
-
-
-@jit(fastmath=frozenset())
-def total(losses: Any, zero: Any, d: Any, mean: bool) -> Any:
-    """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly), divided
-    by ``d`` as :func:`safe_scale` does when ``mean``."""
-    t = zero
-    carry = zero
-    for i in range(losses.shape[0]):
-        t, carry = compensated_add(t, carry, losses[i])
-    t = compensated_total(t, carry)
-    return safe_scale(t, d) if mean else t
+labels_denominator, denominator, safe_scale, total = _python_helpers(SOURCE_KEY)

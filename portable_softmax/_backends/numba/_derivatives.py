@@ -18,7 +18,7 @@ from typing import Any
 import numba
 
 from ._exp import vexp
-from ._jit import jit
+from ._jit import SOURCE_KEY, jit
 from ._reductions import BLOCK, compensated_add, compensated_total
 
 __all__ = ["LOG_SOFTMAX_JVP", "LOG_SOFTMAX_VJP", "SOFTMAX_PRODUCT", "derivative_kernel"]
@@ -32,7 +32,9 @@ def _build(kind: int, parallel: bool) -> Any:
     branches on them fold away (a runtime ``kind`` measured 1.5x slower) and numba's cache,
     which hashes closure cells, keeps the variants apart."""
 
-    @jit(parallel=parallel)
+    key = SOURCE_KEY
+
+    @jit(parallel=parallel, cache=True)
     def kernel(primary: Any, vector: Any, out: Any, t: Any) -> None:
         scaled = t != t / t
         for i in numba.prange(primary.shape[0]):
@@ -71,7 +73,7 @@ def _build(kind: int, parallel: bool) -> Any:
             if scaled:
                 for j in range(a.shape[0]):
                     o[j] = o[j] / t
-        if parallel:
+        if parallel and key:  # closure cells: numba's cache keys the variants apart
             return
 
     return kernel

@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from ._exp import vexp
-from ._jit import jit
+from ._jit import SOURCE_KEY, jit
 from ._reductions import BLOCK, compensated_add, compensated_total, row_max
 
 __all__ = ["LOGSUMEXP", "LOG_SOFTMAX", "SOFTMAX", "forward_kernel"]
@@ -101,7 +101,9 @@ def _build(kind: int, parallel: bool, edges: bool) -> Any:
     on them fold away (a runtime ``kind`` measured up to 1.5x slower), and numba's cache,
     which hashes closure cells, keeps the variants apart."""
 
-    @jit(parallel=parallel)
+    key = SOURCE_KEY
+
+    @jit(parallel=parallel, cache=True)
     def kernel(x: Any, out: Any, t: Any) -> None:
         one = t / t
         for i in numba.prange(x.shape[0]):
@@ -127,7 +129,7 @@ def _build(kind: int, parallel: bool, edges: bool) -> Any:
                 lse = np.log(s)
                 for j in range(xi.shape[0]):
                     oi[j] = (xi[j] - m) - lse
-        if parallel:
+        if parallel and key:  # closure cells: numba's cache keys the variants apart
             return
 
     return kernel

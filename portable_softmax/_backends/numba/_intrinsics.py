@@ -1,8 +1,10 @@
 """LLVM operations numba does not expose in a form that vectorises.
 
-* :func:`maxnum`: ``llvm.maxnum`` with ``nnan nsz`` on the call only, so a row-maximum loop
-  becomes a ``vmaxps``/``vmaxpd`` reduction. With NaN in a row the result is some entry of
-  the row (or NaN); the kernels never rely on it then, because the NaN reaches the row sum.
+* :func:`maxnum`, :func:`minnum`: ``llvm.maxnum``/``llvm.minnum`` with ``nnan nsz`` on the
+  call only, so a row-maximum loop becomes a ``vmaxps``/``vmaxpd`` reduction and a clamp two
+  instructions. With a NaN operand the result is poison (in practice some operand): the
+  kernels never rely on it, the NaN reaches the row sum, and ``exp`` selects NaN at the end
+  (a ``select`` does not propagate poison from the operand it does not choose).
 * :func:`rint`: ``llvm.rint`` (round half to even), a ``vroundps`` in vector code.
 * :func:`ldexp_split`: ``p * 2**n`` for an integral float ``n`` in the exponent range of
   ``exp``, as two exact power-of-two factors built from integer bits, so a result below the
@@ -19,7 +21,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["ldexp_split", "maxnum", "rint"]
+__all__ = ["ldexp_split", "maxnum", "minnum", "rint"]
 
 _intrinsic: Any = intrinsic  # numba is untyped: what it compiles is Any here too
 
@@ -28,17 +30,20 @@ def _float_pair(a: Any, b: Any) -> bool:
     return isinstance(a, types.Float) and a == b
 
 
-def _maxnum(typingctx: Any, a: Any, b: Any) -> Any:
-    """The larger of two floats of one dtype (see the module docstring for NaN)."""
-    if not _float_pair(a, b):
-        return None
+def _min_max(name: str) -> Any:
+    def typer(typingctx: Any, a: Any, b: Any) -> Any:
+        if not _float_pair(a, b):
+            return None
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        t = args[0].type
-        fn = builder.module.declare_intrinsic("llvm.maxnum", [t], ir.FunctionType(t, [t, t]))
-        return builder.call(fn, args, fastmath=("nnan", "nsz"))
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            t = args[0].type
+            fn = builder.module.declare_intrinsic(name, [t], ir.FunctionType(t, [t, t]))
+            return builder.call(fn, args, fastmath=("nnan", "nsz"))
 
-    return a(a, b), codegen
+        return a(a, b), codegen
+
+    typer.__name__ = name.replace("llvm.", "")  # numba names the intrinsic after it
+    return typer
 
 
 def _rint(typingctx: Any, a: Any) -> Any:
@@ -82,6 +87,9 @@ def _ldexp_split(typingctx: Any, p: Any, n: Any) -> Any:
     return p(p, n), codegen
 
 
-maxnum: Any = _intrinsic(_maxnum)
+maxnum: Any = _intrinsic(_min_max("llvm.maxnum"))
+"""The larger of two floats of one dtype (see the module docstring for NaN)."""
+minnum: Any = _intrinsic(_min_max("llvm.minnum"))
+"""The smaller of two floats of one dtype (see the module docstring for NaN)."""
 rint: Any = _intrinsic(_rint)
 ldexp_split: Any = _intrinsic(_ldexp_split)
