@@ -136,15 +136,20 @@ def test_on_chip_limits_follow_the_device() -> None:
 def test_turing_takes_16k_float32_rows_on_chip_only_in_the_forward_pass() -> None:
     forward = plan("forward", 0, "float32", 8, 16000, TURING, ALIGNED)
     backward = plan("derivative", 0, "float32", 8, 16000, TURING, ALIGNED)
-    assert forward is not None and forward.variant == "block" and forward.opt_in
-    assert backward is not None and backward.variant == "online"
+    assert forward is not None
+    assert forward.variant == "block"
+    assert forward.opt_in
+    assert backward is not None
+    assert backward.variant == "online"
 
 
 def test_warp_variant_packs_rows_into_the_default_shared_memory() -> None:
     launch = plan("forward", 0, "float32", 100, 1024, H200, ALIGNED)
-    assert launch is not None and (launch.block, launch.shared_bytes) == (256, 8 * 4096)
+    assert launch is not None
+    assert (launch.block, launch.shared_bytes) == (256, 8 * 4096)
     launch = plan("derivative", 0, "float64", 100, 1024, H200, ALIGNED)
-    assert launch is not None and launch.block == 3 * 32  # 16 KiB a row, 48 KiB in all
+    assert launch is not None
+    assert launch.block == 3 * 32
     assert not launch.opt_in
 
 
@@ -190,8 +195,10 @@ def test_vector_loads_only_where_every_row_is_aligned(dtype: str) -> None:
     assert not _launch.vectorizable([*ALIGNED, ALIGNED[0] + 8], 4 * per_vector, itemsize)
     aligned = plan("forward", 0, dtype, 4, 64, H200, ALIGNED)
     shifted = plan("forward", 0, dtype, 4, 64, H200, [ALIGNED[0] + itemsize])
-    assert aligned is not None and aligned.vectorized
-    assert shifted is not None and not shifted.vectorized
+    assert aligned is not None
+    assert aligned.vectorized
+    assert shifted is not None
+    assert not shifted.vectorized
 
 
 # ---------------------------------------------------------------- which calls are taken
@@ -343,7 +350,8 @@ def test_every_function_is_not_implemented_without_cupy(switch: str) -> None:
         check=False,
         timeout=120,
     )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
 
 
 def test_public_signatures_match_the_library() -> None:
