@@ -66,9 +66,11 @@ template <typename A> __device__ __forceinline__ A nan_max(A a, A b) {
 }
 
 // (x - m)/T, exactly 0 where x == m. For T > 1 the halves x/2 - m/2 over T/2 cannot
-// overflow where (x - m)/T is finite; `half` is 0.5 then, else 1 (exact scalings).
+// overflow where (x - m)/T is finite; `half` is 0.5 then, else 1 (exact scalings). T == 1
+// (uniform across the launch) skips the division.
 template <typename A> __device__ __forceinline__ A shifted(A x, A m, A t, A half) {
-  return x == m ? A(0) : (x * half - m * half) / (t * half);
+  if (x == m) return A(0);
+  return t == A(1) ? x - m : (x * half - m * half) / (t * half);
 }
 
 // Neumaier's compensated sum; an infinite running sum is returned as is (its compensation
@@ -170,7 +172,12 @@ __device__ __forceinline__ void store_chunk(T* row, int j, int vec,
 }
 
 // Dynamic shared memory, declared once for every instantiation (its type cannot vary).
+// PS_HOST_EMULATION: conformance/cuda_emulation runs these kernels as host threads.
+#ifndef PS_HOST_EMULATION
 extern __shared__ __align__(16) unsigned char smem[];
+#else
+static unsigned char* const smem = ::emu::dynamic_smem;
+#endif
 
 // Walk the chunks a thread owns (the same ones in every pass) and their elements:
 // `i` is the element's index in the row. Used inside the per-row loops below.
