@@ -23,6 +23,7 @@ import pytest
 
 import portable_softmax as ps
 from benchmarks import gpu_check
+from conformance.cuda_emulation import fake_cupy
 from portable_softmax._backends.cupy import _launch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,3 +199,21 @@ def test_every_variant_is_emulated() -> None:
         for n in LENGTHS
     }
     assert seen == {(f, v) for f in _launch.FAMILIES for v in VARIANTS}
+
+
+def test_the_cupy_glue_end_to_end(lib: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _kernels.py and benchmarks.gpu_check as written, with a NumPy stand-in for CuPy whose
+    # RawModule launches the emulated kernels: argument order and types, the shared-memory
+    # opt-in, the cross-entropy reductions and the check's own bookkeeping all run.
+    monkeypatch.setenv("PORTABLE_SOFTMAX_CUPY_KERNELS", "1")
+    lengths, dtypes = (33, 1025, 4099, 20000), ("float32", "float16", "float64")
+    with fake_cupy.installed(lib, monkeypatch) as calls:
+        failures, seen = gpu_check.run(lengths, dtypes)
+        from portable_softmax._backends.cupy import _kernels
+
+        opted_in = dict(_kernels._opted_in)
+    assert not failures, "\n".join(failures)
+    assert len(calls) >= len(gpu_check.cases(np, lengths, dtypes))  # every case launched
+    assert opted_in  # float64 backward rows of 4099 need 64 KiB of shared memory
+    assert len(seen) == 3 * 3 * 3  # family x variant x dtype
+    assert any(name.startswith("ps_xent_denominator") for name in calls)
