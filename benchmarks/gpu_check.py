@@ -17,6 +17,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -152,7 +153,11 @@ def run(lengths: Sequence[int], dtypes: Sequence[str]) -> tuple[list[str], set[s
     from portable_softmax._backends.cupy import _kernels, _launch
 
     os.environ["PORTABLE_SOFTMAX_CUPY_KERNELS"] = "1"
-    device = _kernels.properties(cp.cuda.Device().id)
+    device_id = cp.cuda.Device().id
+    device = _kernels.properties(device_id)
+    started = time.monotonic()
+    _kernels._function(device_id, _launch.name_expressions()[0])  # compiles (or loads) all
+    print(f"kernels compiled or loaded from CuPy's cache in {time.monotonic() - started:.1f} s")
     failures: list[str] = []
     seen: set[str] = set()
     for name, dtype, n, arrays, options in cases(cp, lengths, dtypes):

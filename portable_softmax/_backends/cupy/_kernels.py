@@ -55,8 +55,19 @@ def _function(device_id: int, name: str) -> Any:
 
 @functools.cache
 def properties(device_id: int) -> _launch.DeviceProperties:
-    """The device's properties as the launch plan wants them (queried once per device)."""
-    return _launch.DeviceProperties.from_attributes(cupy.cuda.Device(device_id).attributes)
+    """The device's properties as the launch plan wants them (queried once per device):
+    from ``Device.attributes``, else from ``cudaGetDeviceProperties``' field names."""
+    try:
+        return _launch.DeviceProperties.from_attributes(cupy.cuda.Device(device_id).attributes)
+    except (KeyError, AttributeError):
+        p = cupy.cuda.runtime.getDeviceProperties(device_id)
+        return _launch.DeviceProperties(
+            multiprocessor_count=int(p["multiProcessorCount"]),
+            max_threads_per_block=int(p["maxThreadsPerBlock"]),
+            shared_memory_per_block=int(p["sharedMemPerBlock"]),
+            shared_memory_per_block_optin=int(p.get("sharedMemPerBlockOptin", 0)),
+            warp_size=int(p["warpSize"]),
+        )
 
 
 _opted_in: dict[tuple[int, str], int] = {}
