@@ -102,11 +102,12 @@ def _report_line(line: str) -> bool:
 
 
 def _spill_report(log: str) -> str:
-    """The functions that spill, one line each, out of ptxas's ``-v`` report."""
+    """The functions that spill, one line each (with the architecture), out of ptxas's
+    ``-v`` report."""
     lines, function = [], ""
     for line in log.splitlines():
-        if "Function properties for" in line:
-            function = line.rsplit(" ", 1)[-1]
+        if "Compiling entry function" in line:
+            function = line.split("entry function", 1)[1].strip().replace("'", "")
         elif "spill stores" in line and not line.strip().startswith("0 bytes stack"):
             lines.append(f"{function}: {line.strip()}")
     return "\n".join(lines) or "no function spills"
