@@ -89,6 +89,14 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
 
 
+@nox.session(name="cuda-compile")
+def cuda_compile(session: nox.Session) -> None:
+    """Every CuPy kernel instantiation compiled with nvcc for sm_90 and sm_75, warnings as
+    errors; needs nvcc (CUDA 12/13 toolkit), no GPU and no CuPy."""
+    session.install("-e", ".[numpy]")  # importing the package needs NumPy, not CuPy
+    session.run("python", "-m", "portable_softmax._backends.cupy._compile_check", *session.posargs)
+
+
 @nox.session(default=False)
 def conformance(session: nox.Session) -> None:
     """The conformance matrix for portable_softmax and the peers (SciPy, PyTorch, JAX).

@@ -1,12 +1,23 @@
 """The GPU session: ``python -m benchmarks.gpu`` on an NVIDIA machine, no nox, no network.
 
-1. The conformance suite on CuPy with the GPU required (``pytest conformance --backend
-   cupy``, Hypothesis profile ``gpu``): a missing GPU is an error there, never a skip.
-2. The GPU-vs-CPU benchmark: ours, the naive chain and ``torch`` on the card, ours on the
-   CPU, on the CPU grid plus (16384, 4096) (256 MiB in float32).
+Phases, in order (``--only`` picks some; each has its own time limit, all fit in 8 minutes):
 
-Everything goes to ``benchmarks/results/<card>-<date>/`` (or ``--out``), and a short table
-is printed last. Without a GPU it stops at once with exit code 2 and the reason.
+1. ``check``: ``benchmarks.gpu_check``, every CuPy kernel (family x dtype x variant,
+   edges included) against the generic path in float64; this also compiles the kernels.
+2. ``memcheck``, ``racecheck``: the same check on small shapes under compute-sanitizer.
+3. ``suite-generic``: the conformance suite on CuPy, generic path
+   (``PORTABLE_SOFTMAX_PATH=generic``), GPU required: a missing GPU fails, never skips.
+4. ``suite-kernels``: the suite on CuPy through the kernels
+   (``PORTABLE_SOFTMAX_CUPY_KERNELS=1 PORTABLE_SOFTMAX_PATH=cupy``, implementation
+   ``conformance.adapters.cupy_kernels``: kernel first, generic path where it declines).
+5. ``bench``: ``benchmarks.gpu_kernels``, the kernels against torch on 256 MiB arrays,
+   rows of 1K-256K, float32/float16/bfloat16, the copy bandwidth and the CPU numbers.
+6. ``grid`` (not by default): the older GPU-vs-CPU grid of ``python -m benchmarks``.
+
+Everything goes to ``benchmarks/results/<card>-<date>/`` (or ``--out``), with
+``gpu-session.json`` summing up, and a short table is printed last. Without a GPU it stops
+at once with exit code 2; otherwise the exit code is 0 only if every check and suite passed.
+UNVERIFIED: the phases other than ``grid`` were written without a GPU and have never run.
 """
 
 from __future__ import annotations
@@ -31,9 +42,6 @@ from ._impls import gpu_available
 from ._report import fmt_time
 from ._run import Settings
 
-TOTAL_SECONDS = 360.0
-"""The whole session (suite and benchmark) must fit in six minutes, so that a rerun fits."""
-
 
 def card_slug(name: str) -> str:
     """``"NVIDIA H100 80GB HBM3"`` -> ``"nvidia-h100-80gb-hbm3"``."""
@@ -45,9 +53,22 @@ def default_out(card: str, today: datetime.date | None = None) -> Path:
     return Path("benchmarks/results") / f"{card_slug(card)}-{day}"
 
 
-def run_conformance(out: Path, timeout: float) -> dict[str, Any]:
-    """``pytest conformance --backend cupy`` with the gpu profile; log and matrix under out."""
-    command = [
+PHASES = ("check", "memcheck", "racecheck", "suite-generic", "suite-kernels", "bench")
+LIMITS = {
+    "check": 50.0,
+    "memcheck": 40.0,
+    "racecheck": 40.0,
+    "suite-generic": 120.0,
+    "suite-kernels": 120.0,
+    "bench": 80.0,
+    "grid": 120.0,
+}
+"""Seconds per phase: 450 in all by default, under gpu_run.sh's 470, so a rerun still fits."""
+TESTS = ("check", "memcheck", "racecheck", "suite-generic", "suite-kernels")
+
+
+def _suite(out: Path, label: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "pytest",
@@ -58,27 +79,73 @@ def run_conformance(out: Path, timeout: float) -> dict[str, Any]:
         "-p",
         "no:cacheprovider",
         "--report",
-        str(out / "conformance"),
+        str(out / f"conformance-{label}"),
     ]
-    env = {**os.environ, "PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE": "gpu"}
+
+
+def phase_command(name: str, out: Path) -> tuple[list[str], dict[str, str]] | None:
+    """The command line and extra environment of a subprocess phase (None: none needed, e.g.
+    compute-sanitizer missing, reported by the caller)."""
+    check = [sys.executable, "-m", "benchmarks.gpu_check"]
+    if name == "check":
+        return check, {}
+    if name in ("memcheck", "racecheck"):
+        sanitizer = shutil.which("compute-sanitizer")
+        if sanitizer is None:
+            return None
+        return [sanitizer, "--tool", name, "--error-exitcode", "9", *check, "--small"], {}
+    profile = {"PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE": "gpu"}
+    if name == "suite-generic":
+        return _suite(out, "generic"), {**profile, "PORTABLE_SOFTMAX_PATH": "generic"}
+    if name == "suite-kernels":
+        env = {
+            **profile,
+            "PORTABLE_SOFTMAX_PATH": "cupy",
+            "PORTABLE_SOFTMAX_CUPY_KERNELS": "1",
+            "PORTABLE_SOFTMAX_KERNEL_COUNTS": str(out / "kernel-counts.json"),
+        }
+        return [*_suite(out, "kernels"), "--impl", "conformance.adapters.cupy_kernels"], env
+    raise ValueError(f"phase {name!r} does not run as a subprocess")
+
+
+def run_phase(
+    out: Path, name: str, command: list[str], env: dict[str, str], timeout: float
+) -> dict[str, Any]:
+    """Run one phase; its output goes to ``out/<name>.log``; the last line is its summary."""
     started = time.monotonic()
     try:
         done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            command,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         code: int | None = done.returncode
         log = done.stdout + done.stderr
     except subprocess.TimeoutExpired as error:
         code = None
         log = _text(error.stdout) + _text(error.stderr) + f"\nTIMED OUT after {timeout:.0f} s"
-    (out / "conformance.log").write_text(log)
+    (out / f"{name}.log").write_text(log)
     lines = [line for line in log.strip().splitlines() if line.strip()]
     return {
+        "phase": name,
         "command": " ".join(command[1:]),
+        "env": env,
         "returncode": code,
         "summary": lines[-1] if lines else "",
         "seconds": time.monotonic() - started,
     }
+
+
+def run_conformance(out: Path, timeout: float, label: str = "generic") -> dict[str, Any]:
+    """The suite on CuPy (``label`` generic or kernels); log and matrix under ``out``."""
+    name = f"suite-{label}"
+    command, env = phase_command(name, out) or ([], {})
+    result = run_phase(out, name, command, env, timeout)
+    shutil.copy(out / f"{name}.log", out / "conformance.log")
+    return result
 
 
 def _text(output: str | bytes | None) -> str:
@@ -128,48 +195,47 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    started = time.monotonic()
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.gpu", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.gpu", description=(__doc__ or "").splitlines()[0]
     )
     p.add_argument(
         "--out", type=Path, default=None, help="default: benchmarks/results/<card>-<date>"
     )
     p.add_argument("--copy-to", type=Path, default=None, help="also copy the results folder here")
-    p.add_argument("--skip-conformance", action="store_true", help="benchmark only")
-    p.add_argument("--conformance-timeout", type=float, default=200.0, help="seconds (200)")
+    p.add_argument(
+        "--only",
+        default=",".join(PHASES),
+        help=f"comma-separated phases (default {','.join(PHASES)}; also: grid)",
+    )
+    p.add_argument("--skip-conformance", action="store_true", help="leave out both suites")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every phase's time limit")
     args = p.parse_args(argv)
-    reason = gpu_available()
-    if reason is not None:
-        print(
-            "error: python -m benchmarks.gpu needs an NVIDIA GPU on which CuPy runs a kernel "
-            f"(cupy.arange(3).sum()); here: {reason}. For the CPU benchmark run "
-            "python -m benchmarks.",
-            file=sys.stderr,
+    phases = [x.strip() for x in args.only.split(",") if x.strip()]
+    bad = [x for x in phases if x not in (*PHASES, "grid")]
+    if bad or not phases:
+        p.error(
+            f"--only {args.only!r}: unknown {bad or 'empty list'}; choose from "
+            f"{','.join((*PHASES, 'grid'))}"
         )
-        return 2
-    card = (gpu_description() or {}).get("name", "gpu")
-    out: Path = args.out or default_out(card)
-    out.mkdir(parents=True, exist_ok=True)
-    conformance = None
-    if not args.skip_conformance:
-        print(
-            f"conformance suite on cupy (up to {args.conformance_timeout:.0f} s) ...",
-            file=sys.stderr,
-        )
-        conformance = run_conformance(out, args.conformance_timeout)
-        print(f"conformance: {conformance['summary']}", file=sys.stderr)
+    if args.skip_conformance:
+        phases = [x for x in phases if not x.startswith("suite")]
+    args.phases = phases
+    return args
+
+
+def _grid(out: Path, argv: Sequence[str] | None, budget: float) -> dict[str, Any]:
+    """The older GPU-vs-CPU grid of ``python -m benchmarks`` (ours, naive, torch)."""
     shapes = [*CPU_SHAPES, *GPU_ONLY_SHAPES]
     settings = Settings(
         repeats=10,
         min_sample_s=1e-3,
         warmup=1,
         gpu_max_duration=1.0,
-        budget_s=max(30.0, TOTAL_SECONDS - 30 - (time.monotonic() - started)),
+        budget_s=max(10.0, budget),
         cpu_only_ours_shapes=tuple(shapes),
     )
-    payload = execute(
+    return execute(
         out=out,
         backends=("numpy", "cupy"),
         shapes=shapes,
@@ -182,17 +248,88 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         notes=["GPU session: on the CPU only ours (NumPy) runs, for the GPU/CPU speedups"],
     )
-    session = {"card": card, "conformance": conformance, "seconds": time.monotonic() - started}
+
+
+def _run_one(
+    name: str, out: Path, card: str, argv: Sequence[str] | None, limit: float
+) -> dict[str, Any]:
+    """One phase; the grid's payload comes back under "payload" for the short table."""
+    begun = time.monotonic()
+    if name == "bench":
+        from . import gpu_kernels
+
+        bench = gpu_kernels.run(
+            lengths=gpu_kernels.ROW_LENGTHS,
+            dtypes=gpu_kernels.DTYPES,
+            ops=gpu_kernels.OPS,
+            repeats=10,
+            budget_s=limit,
+            cpu=True,
+        )
+        gpu_kernels.write(bench, out, card)
+        summary = f"{len(bench['rows'])} rows in kernels-benchmark.md"
+        return {
+            "phase": name,
+            "returncode": 0,
+            "summary": summary,
+            "seconds": time.monotonic() - begun,
+        }
+    if name == "grid":
+        payload = _grid(out, argv, limit)
+        summary = f"{len(payload['rows'])} rows in benchmark.md"
+        return {
+            "phase": name,
+            "returncode": 0,
+            "summary": summary,
+            "seconds": time.monotonic() - begun,
+            "payload": payload,
+        }
+    spec = phase_command(name, out)
+    if spec is None:
+        return {"phase": name, "returncode": None, "summary": "compute-sanitizer not found"}
+    return run_phase(out, name, *spec, limit)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()
+    args = _parse(argv)
+    reason = gpu_available()
+    if reason is not None:
+        print(
+            "error: python -m benchmarks.gpu needs an NVIDIA GPU on which CuPy runs a kernel "
+            f"(cupy.arange(3).sum()); here: {reason}. For the CPU benchmark run "
+            "python -m benchmarks.",
+            file=sys.stderr,
+        )
+        return 2
+    card = (gpu_description() or {}).get("name", "gpu")
+    out: Path = args.out or default_out(card)
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    payload = None
+    for name in args.phases:
+        limit = LIMITS[name] * args.scale
+        print(f"{name} (up to {limit:.0f} s) ...", file=sys.stderr)
+        try:
+            result = _run_one(name, out, card, argv, limit)
+        except Exception as error:  # a phase that breaks is a result too: record it, go on
+            result = {"phase": name, "returncode": None, "summary": f"failed: {error!r}"}
+        payload = result.pop("payload", payload)
+        results.append(result)
+        print(f"{name}: {result['summary']} (exit code {result['returncode']})", file=sys.stderr)
+    session = {"card": card, "phases": results, "seconds": time.monotonic() - started}
     (out / "gpu-session.json").write_text(json.dumps(session, indent=1) + "\n")
     if args.copy_to is not None:
         shutil.copytree(out, args.copy_to / out.name, dirs_exist_ok=True)
     print(f"results: {out}" + (f" (copied to {args.copy_to / out.name})" if args.copy_to else ""))
-    if conformance is not None:
-        print(
-            f"conformance on cupy: {conformance['summary']} (exit code {conformance['returncode']})"
-        )
-    print("\n".join(short_table(payload)))
-    return 0 if conformance is None or conformance["returncode"] == 0 else 1
+    for result in results:
+        print(f"{result['phase']:<14} exit {result['returncode']}: {result['summary']}")
+    if (out / "kernels-benchmark.md").exists() and "bench" in args.phases:
+        print((out / "kernels-benchmark.md").read_text())
+    if payload is not None:
+        print("\n".join(short_table(payload)))
+    failed = [r for r in results if r["phase"] in TESTS and r["returncode"] != 0]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def test_gpu_session_with_a_stand_in(
     monkeypatch.setattr(gpu, "GPU_ONLY_SHAPES", ((64, 300),))
     monkeypatch.setattr(gpu, "DTYPES", ("float32",))
     code = gpu.main(
-        ["--skip-conformance", "--out", str(tmp_path / "run"), "--copy-to", str(tmp_path / "copy")]
+        ["--only", "grid", "--out", str(tmp_path / "run"), "--copy-to", str(tmp_path / "copy")]
     )
     assert code == 0
     payload = json.loads((tmp_path / "run" / "benchmark.json").read_text())

@@ -1,0 +1,126 @@
+"""The GPU session's kernel check, kernel benchmark and phases, without a GPU.
+
+What runs here: the check's cases and comparison (graded on NumPy, where the generic path in
+the input dtype must pass against float64, and perturbed results must not), the benchmark's
+shapes and report writing on a made-up payload, the phase commands and the phase runner.
+What cannot: anything on a GPU (the kernels themselves, timings): UNVERIFIED until a GPU run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import portable_softmax as ps
+from benchmarks import gpu, gpu_check, gpu_kernels
+
+
+def test_check_cases_pass_on_a_correct_implementation() -> None:
+    # The generic path in the input dtype is correct: the check's bounds must let it pass.
+    for name, dtype, n, arrays, options in gpu_check.cases(np, (1, 33, 1025, 4099), ("float32",)):
+        got = np.asarray(getattr(ps, name)(*arrays, **options))
+        want = np.asarray(gpu_check._reference(ps, np, name, arrays, options), dtype=np.float64)
+        mode = gpu_check.MODES.get(name, "row")
+        assert gpu_check.compare(got, want, gpu_check.bound(dtype, n), mode, dtype) is None
+
+
+def test_check_cases_cover_every_function() -> None:
+    names = {case[0] for case in gpu_check.cases(np, (7,), ("float16",))}
+    assert names == set(gpu_check.MODES) | {
+        "softmax_backward",
+        "softmax_jvp",
+        "log_softmax_backward",
+        "log_softmax_jvp",
+        "cross_entropy_backward",
+    }
+
+
+def test_compare_catches_wrong_results() -> None:
+    want = np.array([[0.25, 0.75, 0.0], [np.nan, np.nan, np.nan]])
+    tol = gpu_check.bound("float32", 3)
+    assert gpu_check.compare(want.astype(np.float32), want, tol, "relative", "float32") is None
+    wrong = want * (1 + 1e-3)
+    assert "error" in str(gpu_check.compare(wrong, want, tol, "relative", "float32"))
+    no_nan = np.nan_to_num(want)
+    assert "NaN" in str(gpu_check.compare(no_nan, want, tol, "relative", "float32"))
+    inf = np.array([np.inf, 1.0])
+    assert "infinities" in str(gpu_check.compare(-inf, inf, tol, "absolute", "float32"))
+    assert "shape" in str(gpu_check.compare(want[0], want, tol, "row", "float32"))
+
+
+def test_benchmark_arrays_are_256_mib() -> None:
+    for dtype, itemsize in gpu_kernels.ITEMSIZE.items():
+        for n in gpu_kernels.ROW_LENGTHS:
+            rows, length = gpu_kernels.shape_for(n, dtype)
+            assert rows * length * itemsize == 256 * 2**20
+    assert gpu_kernels.shape_for(2**30, "float32") == (1, 2**30)
+
+
+def _payload() -> dict[str, Any]:
+    rows = []
+    for impl, seconds in (("ours kernels", 1e-3), ("torch", 1.5e-3), ("ours generic", 4e-3)):
+        row = {"op": "softmax", "dtype": "float32", "rows": 65536, "n": 1024}
+        rows.append(gpu_kernels._row(row, impl, [seconds, seconds], 2 * 2**28, 4e12))
+    rows.append({"op": "xent", "dtype": "bfloat16", "rows": 8, "n": 1024, "impl": "*"})
+    rows[-1]["status"] = "skipped: time budget"
+    return {"copy_bandwidth_Bps": 4e12, "rows": rows, "elapsed_s": 1.0}
+
+
+def test_benchmark_report_files(tmp_path: Path) -> None:
+    gpu_kernels.write(_payload(), tmp_path, "Fake GPU 9000")
+    text = (tmp_path / "kernels-benchmark.md").read_text()
+    assert "Fake GPU 9000" in text
+    assert "| ours kernels | 1.000 ms | 537 | 13% | 1.50x |" in text
+    assert "skipped: time budget" in text
+    saved = json.loads((tmp_path / "kernels-benchmark.json").read_text())
+    assert saved["card"] == "Fake GPU 9000"
+    assert (tmp_path / "kernels-benchmark.png").stat().st_size > 0
+
+
+def test_benchmark_rejects_unknown_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gpu_kernels.main(["--out", "/nonexistent", "--dtypes", "float8"]) == 2
+    assert "float8" in capsys.readouterr().err
+
+
+def test_phase_commands(tmp_path: Path) -> None:
+    command, env = gpu.phase_command("check", tmp_path) or ([], {})
+    assert command[-1] == "benchmarks.gpu_check"
+    assert env == {}
+    command, env = gpu.phase_command("suite-generic", tmp_path) or ([], {})
+    assert env["PORTABLE_SOFTMAX_PATH"] == "generic"
+    assert command[command.index("--backend") + 1] == "cupy"
+    command, env = gpu.phase_command("suite-kernels", tmp_path) or ([], {})
+    assert env["PORTABLE_SOFTMAX_CUPY_KERNELS"] == "1"
+    assert env["PORTABLE_SOFTMAX_PATH"] == "cupy"
+    assert command[-2:] == ["--impl", "conformance.adapters.cupy_kernels"]
+    with pytest.raises(ValueError, match="bench"):
+        gpu.phase_command("bench", tmp_path)
+    assert sum(gpu.LIMITS[p] for p in gpu.PHASES) <= 460  # gpu_run.sh stops at 470 s
+
+
+def test_run_phase_records_the_summary_and_timeouts(tmp_path: Path) -> None:
+    done = gpu.run_phase(tmp_path, "demo", [sys.executable, "-c", "print('a'); print('b')"], {}, 60)
+    assert (done["returncode"], done["summary"]) == (0, "b")
+    assert (tmp_path / "demo.log").read_text().split() == ["a", "b"]
+    slow = [sys.executable, "-c", "import time; time.sleep(5)"]
+    late = gpu.run_phase(tmp_path, "late", slow, {}, 0.5)
+    assert late["returncode"] is None
+    assert "TIMED OUT" in late["summary"]
+
+
+def test_unknown_phase_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit):
+        gpu.main(["--only", "everything"])
+
+
+def test_failed_check_fails_the_session(fake_cupy: Any, tmp_path: Path) -> None:
+    # the stand-in CuPy does not reach the subprocess: the check must fail, and say so
+    assert gpu.main(["--only", "check", "--out", str(tmp_path)]) == 1
+    session = json.loads((tmp_path / "gpu-session.json").read_text())
+    assert session["phases"][0]["phase"] == "check"
+    assert session["phases"][0]["returncode"] not in (0, None)
