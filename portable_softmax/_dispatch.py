@@ -25,6 +25,7 @@ __all__ = ["dispatch", "fast_path_names", "fast_paths"]
 
 FAST_PATHS: dict[str, tuple[str, ...]] = {
     "numpy": ("numba", "numpy"),
+    "cupy": ("cupy",),
 }
 """Per array library, its backends' fast paths, tried in this order (fastest first)."""
 
