@@ -26,6 +26,7 @@ __all__ = ["dispatch", "fast_path_names", "fast_paths"]
 FAST_PATHS: dict[str, tuple[str, ...]] = {
     "numpy": ("numba", "numpy"),
     "cupy": ("cupy",),
+    "dask": ("dask",),
 }
 """Per array library, its backends' fast paths, tried in this order (fastest first)."""
 
