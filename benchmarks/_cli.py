@@ -32,7 +32,7 @@ from ._targets import targets
 
 DEFAULT_OUT = Path("benchmarks/results/latest")
 QUICK = Settings(
-    repeats=5, min_sample_s=5e-4, warmup=1, gpu_max_duration=0.5, first_call_runs=(1, 2)
+    repeats=5, min_sample_s=5e-4, warmup=1, gpu_max_duration=0.5, first_call_runs=(1, 1)
 )
 FULL = Settings()
 
