@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ._impl_base import Call, _HostOrCupy
 
@@ -63,6 +63,8 @@ VARIANTS: tuple[Variant, ...] = (
     ),
 )
 BY_NAME = {v.name: v for v in VARIANTS}
+_DETECT = object()
+"""``Ours(numba=...)`` default: find out whether numba can be used."""
 FAMILY = tuple(v.name for v in VARIANTS if v.edges)
 """The rows of ours that the main table shows (the no-edges rows only feed the edge cost)."""
 
@@ -89,12 +91,12 @@ def auto_fast_paths() -> list[str]:
 class Ours(_HostOrCupy):
     """``portable_softmax`` as users call it, under one :class:`Variant`'s settings.
 
-    ``numba`` is why numba cannot be used (None: it can); variants that need it are then
-    "not available" with that reason.
+    ``numba`` is why numba cannot be used (None: it can; default: :func:`numba_unavailable`
+    decides); variants that need it are then "not available" with that reason.
     """
 
     def __init__(
-        self, xp_name: str = "numpy", variant: str = "ours", *, numba: str | None = None
+        self, xp_name: str = "numpy", variant: str = "ours", *, numba: object = _DETECT
     ) -> None:
         import portable_softmax as ps
 
@@ -102,7 +104,7 @@ class Ours(_HostOrCupy):
         self.name = variant
         self.backend = xp_name
         self.device = "gpu" if xp_name == "cupy" else "cpu"
-        self.numba = numba
+        self.numba = numba_unavailable() if numba is _DETECT else cast("str | None", numba)
         self.set_threads = 1 if self.variant.one_thread else ps.get_num_threads()
         # NumPy's own kernels run on one thread whatever the setting
         compiled = numba is None and self.variant.path == "auto"
