@@ -194,7 +194,7 @@ def _unavailable(rows: Sequence[Row]) -> list[str]:
             cases[r["key"], r["reason"]] += 1
     if not cases:
         return []
-    return [""] + [f"- {key}: not available on {n} cases: {why}" for (key, why), n in cases.items()]
+    return [""] + [f"- {key}: not available ({n} cases): {why}" for (key, why), n in cases.items()]
 
 
 def _case(row: Row) -> str:

@@ -193,3 +193,48 @@ def test_speedups_pair_samples_of_the_same_round() -> None:
     unpaired = {**peer, "samples_s": [5.0]}
     derive([ours, unpaired])
     assert ours["speedup_vs"] == {"naive": 0.5}
+
+
+def test_main_table_shows_the_rows_of_ours_and_lists_the_missing_ones() -> None:
+    from benchmarks._report import _unavailable, summary_table
+
+    def row(impl: str, status: str = "ok", **extra: Any) -> dict[str, Any]:
+        return {
+            "impl": impl,
+            "key": f"{impl} [numpy]",
+            "backend": "numpy",
+            "device": "cpu",
+            "threads": 1,
+            "status": status,
+            "reason": "numba is not installed" if status != "ok" else "",
+            "op": "forward",
+            "shape": [8, 10],
+            "dtype": "float32",
+            "median_s": 1e-5,
+            "q1_s": 1e-5,
+            "q3_s": 1e-5,
+            "gbps": 0.1,
+            "x_copy_floor": 3.0,
+            **extra,
+        }
+
+    rows = [
+        row("ours", edge_cost=0.05, speedup_vs={"naive": 1.5, "ours-numpy": 2.0}),
+        row("ours-1t", "not available"),
+        row("ours-numpy", speedup_vs={"naive": 0.75}),
+        row("ours-numpy-noedges"),
+        row("naive"),
+    ]
+    table = summary_table(rows)
+    assert "x copy floor" in table[0]
+    assert table[0].index("x copy floor") < table[0].index("vs naive")
+    assert "vs ours-numpy" in table[0]
+    body = table[2:]
+    assert [line.split(" | ")[1] for line in body] == ["ours", "ours-numpy"]
+    assert "5.0%" in body[0]
+    assert "2.00x" in body[0]
+    assert _unavailable(rows) == [
+        "",
+        "- ours-1t [numpy]: not available (1 cases): numba is not installed",
+    ]
+    _assert_tables_are_rectangular("\n".join(table))
