@@ -62,6 +62,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "An explicitly requested backend that cannot run is a usage error.",
     )
     group.addoption(
+        "--path",
+        action="append",
+        metavar="NAME",
+        help="portable_softmax path(s) to run each backend on (repeatable, or comma-separated): "
+        "numba, numpy, cupy, dask (fast paths) or generic. Default: env PORTABLE_SOFTMAX_PATH, "
+        "else every path the backend's arrays have. A backend with none of them runs generic.",
+    )
+    group.addoption(
         "--xp",
         metavar="SPEC",
         help="any other array namespace: an import path, or \"exec('import m; xp = m.namespace')\"",
@@ -104,7 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         selection = Selection(
-            backends=select_backends(config.option.backend, config.option.xp),
+            backends=select_backends(config.option.backend, config.option.xp, config.option.path),
             impls=select_impls(config.option.impl),
         )
     except SelectionError as exc:
@@ -124,7 +132,7 @@ def _header_lines(config: pytest.Config) -> list[str]:
         return []
     lines = []
     for slot in selection.backends:
-        text = slot.reason if slot.reason else slot.backend.describe()
+        text = slot.reason if slot.reason else f"{slot.backend.describe()}, path {slot.path}"
         lines.append(f"conformance backend: {text}")
     for impl in selection.impls:
         version = getattr(impl.obj, "__version__", "")
@@ -150,6 +158,69 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "impl" in metafunc.fixturenames:
         ids = [slot.id for slot in selection.impls]
         metafunc.parametrize("impl", ids, ids=ids, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The path dimension is portable_softmax's: another implementation runs once per backend.
+    selection = config.stash[_SELECTION]
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "backend" in params and "impl" in params:
+            slot = selection.slot(params["backend"])
+            impl = selection.impl(params["impl"]).obj
+            if impl_name(impl) != "portable_softmax" and slot.path != "generic":
+                drop.append(item)
+                continue
+        if "backend" in params:
+            item.user_properties.append(("conformance_slot", params["backend"]))
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _on_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Serve the test's portable_softmax calls by its slot's path (``numpy-generic``...)."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if "backend" not in params:
+        yield
+        return
+    import portable_softmax
+
+    path = request.config.stash[_SELECTION].slot(params["backend"]).path
+    with portable_softmax.use_path(path):
+        yield
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Count outcomes per backend-path slot (also from the reports that xdist workers send).
+    slot = dict(report.user_properties).get("conformance_slot")
+    if slot is None:
+        return
+    if report.when == "call":
+        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+    elif report.outcome == "skipped" and report.when == "setup":
+        outcome = "skipped"
+    elif report.outcome == "failed":
+        outcome = "error"
+    else:
+        return
+    counts = _COUNTS.setdefault(str(slot), {})
+    counts[outcome] = counts.get(outcome, 0) + 1
+
+
+_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _COUNTS:
+        return
+    terminalreporter.section("conformance: tests per backend and path")
+    for slot, counts in sorted(_COUNTS.items()):
+        text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{slot}: {text}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -197,6 +268,15 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     if slot.reason:  # normally already skipped in pytest_runtest_setup
         pytest.skip(slot.reason)
     return slot.backend
+
+
+@pytest.fixture
+def path(request: pytest.FixtureRequest) -> str:
+    """The portable_softmax path the test runs on (``generic`` for tests without a backend)."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if "backend" not in params:
+        return "generic"
+    return request.config.stash[_SELECTION].slot(params["backend"]).path
 
 
 @pytest.fixture(scope="session")

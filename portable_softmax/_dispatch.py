@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _config
 
-__all__ = ["dispatch", "fast_paths"]
+__all__ = ["dispatch", "fast_path_names", "fast_paths"]
 
 FAST_PATHS: dict[str, tuple[str, ...]] = {
     "numpy": ("numpy",),
@@ -68,6 +68,11 @@ def _paths_for(array_type: type, setting: str) -> tuple[ModuleType, ...]:
 def fast_paths(x: Any) -> tuple[ModuleType, ...]:
     """The fast paths that may serve a call whose first array is ``x``, in the order tried."""
     return _paths_for(type(x), _config.current_path())
+
+
+def fast_path_names(x: Any) -> tuple[str, ...]:
+    """Names of the fast paths available for ``x``'s library here, whatever the setting."""
+    return tuple(module.__name__.rpartition(".")[2] for module in _paths_for(type(x), "auto"))
 
 
 def dispatch(name: str, generic: Callable[..., Any], *arrays: Any, **options: Any) -> Any:

@@ -2,7 +2,10 @@
 
 The rules, shared with nox and CI: ``--backend NAME`` (repeatable) or the environment
 variable ``PORTABLE_SOFTMAX_BACKENDS=a,b`` select registered backends, ``--xp SPEC`` adds any
-other namespace, ``--impl SPEC`` (repeatable) picks the implementations under test. A backend
+other namespace, ``--impl SPEC`` (repeatable) picks the implementations under test. Each
+backend runs once per portable_softmax path its arrays have (``numpy-numba``,
+``numpy-numpy``, ``numpy-generic``; ``torch-generic``), or on those that ``--path`` (or
+``PORTABLE_SOFTMAX_PATH``) names. A backend
 that was asked for and cannot run is a usage error, so that a run can never pass green by
 skipping everything; with no selection every registered backend is tried and the missing
 ones are skipped with the reason.
@@ -12,14 +15,17 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from .backends import REGISTRY, Backend, BackendUnavailable, GenericBackend
 
 ENV_BACKENDS = "PORTABLE_SOFTMAX_BACKENDS"
 ENV_IMPL = "PORTABLE_SOFTMAX_IMPL"
 ENV_XP = "PORTABLE_SOFTMAX_XP"
+ENV_PATH = "PORTABLE_SOFTMAX_PATH"
 DEFAULT_IMPL = "portable_softmax"
 
 
@@ -29,11 +35,17 @@ class SelectionError(Exception):
 
 @dataclass
 class BackendSlot:
-    """A backend in the run: usable, or skipped with ``reason``."""
+    """A backend on one of portable_softmax's paths in the run: usable, or skipped with
+    ``reason``. Its id (``numpy-numba``, ``torch-generic``) appears in test ids."""
 
     backend: Backend
     explicit: bool
     reason: str | None = None
+    path: str = "generic"
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend.name}-{self.path}"
 
 
 @dataclass
@@ -53,15 +65,15 @@ class Selection:
     impls: list[ImplSlot] = field(default_factory=list)
 
     def backend_ids(self) -> list[str]:
-        """Ids of all backends in the run, usable or not."""
-        return [slot.backend.name for slot in self.backends]
+        """Ids of all (backend, path) slots in the run, usable or not."""
+        return [slot.id for slot in self.backends]
 
-    def slot(self, name: str) -> BackendSlot:
-        """The slot of the backend called ``name``."""
+    def slot(self, slot_id: str) -> BackendSlot:
+        """The slot with id ``slot_id`` (``backend-path``)."""
         for slot in self.backends:
-            if slot.backend.name == name:
+            if slot.id == slot_id:
                 return slot
-        raise KeyError(name)
+        raise KeyError(slot_id)
 
     def impl(self, impl_id: str) -> ImplSlot:
         """The slot of the implementation with id ``impl_id``."""
@@ -78,8 +90,11 @@ def _split(values: list[str] | None) -> list[str]:
     return out
 
 
-def select_backends(requested: list[str] | None, xp_spec: str | None) -> list[BackendSlot]:
-    """Resolve the backend selection; raise SelectionError for an explicit unusable one."""
+def select_backends(
+    requested: list[str] | None, xp_spec: str | None, paths: list[str] | None = None
+) -> list[BackendSlot]:
+    """Resolve the backend selection, one slot per backend and path; raise SelectionError
+    for an explicit unusable one."""
     names = _split(requested) or _split([os.environ.get(ENV_BACKENDS, "")])
     xp_spec = xp_spec or os.environ.get(ENV_XP) or None
     unknown = [n for n in names if n not in REGISTRY]
@@ -107,7 +122,39 @@ def select_backends(requested: list[str] | None, xp_spec: str | None) -> list[Ba
             "backend(s) asked for explicitly cannot run here (an explicit request is never "
             "skipped):\n  " + "\n  ".join(failures)
         )
-    return slots
+    requested = _split(paths)
+    wanted = requested or _split([os.environ.get(ENV_PATH, "").strip().lower()])
+    expanded = [each for slot in slots for each in _per_path(slot, wanted)]
+    missing = [p for p in requested if all(slot.path != p for slot in expanded)]
+    if missing:
+        have = sorted({s.id for s in expanded})
+        raise SelectionError(
+            f"--path {','.join(missing)}: no backend in this run has that path (the slots are "
+            f"{', '.join(have)}); install what it needs (numba: pip install numba) or drop it"
+        )
+    return expanded
+
+
+def backend_paths(backend: Backend) -> list[str]:
+    """portable_softmax's paths for the backend's arrays: its fast paths, then generic."""
+    from portable_softmax import _dispatch
+
+    sample = backend.asarray(np.zeros(2), "float32")
+    return [*_dispatch.fast_path_names(sample), "generic"]
+
+
+def _per_path(slot: BackendSlot, wanted: list[str]) -> list[BackendSlot]:
+    """The slot once per path in ``wanted`` that its arrays have (every path when ``wanted``
+    is empty or ``auto``); a backend with none of them runs on the generic path, as
+    ``PORTABLE_SOFTMAX_PATH`` would serve it."""
+    if slot.reason:
+        return [slot]
+    available = backend_paths(slot.backend)
+    if not wanted or wanted == ["auto"]:
+        chosen = available
+    else:
+        chosen = [path for path in available if path in wanted] or ["generic"]
+    return [replace(slot, path=path) for path in chosen]
 
 
 def load_impl(spec: str) -> Any:

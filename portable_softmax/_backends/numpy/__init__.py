@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import derivatives, forward
+from . import derivatives, forward, small
 from .blocks import backward_eligible, eligible, plain_temperature
 from .cross_entropy import cross_entropy, cross_entropy_backward
 
@@ -31,25 +31,39 @@ __all__ = [
 def softmax(x: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
     if not eligible(x, axis, where, temperature):
         return NotImplemented
-    return forward.softmax(x, plain_temperature(temperature))
+    t = plain_temperature(temperature)
+    if t is None and x.nbytes <= small.SMALL_BYTES:
+        out = small.softmax(x)
+        if out is not None:
+            return out
+    return forward.softmax(x, t)
 
 
 def log_softmax(x: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
     if not eligible(x, axis, where, temperature):
         return NotImplemented
-    return forward.log_softmax(x, plain_temperature(temperature))
+    t = plain_temperature(temperature)
+    if t is None and x.nbytes <= small.SMALL_BYTES:
+        out = small.log_softmax(x)
+        if out is not None:
+            return out
+    return forward.log_softmax(x, t)
 
 
 def logsumexp(x: Any, /, *, axis: Any, where: Any, keepdims: bool) -> Any:
     if not eligible(x, axis, where, None):
         return NotImplemented
-    out = forward.logsumexp(x)
+    out = small.logsumexp(x) if x.nbytes <= small.SMALL_BYTES else None
+    if out is None:
+        out = forward.logsumexp(x)
     return out if keepdims else out[..., 0]
 
 
 def softmax_backward(grad: Any, y: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
     if not backward_eligible(y, grad, axis, where, temperature):
         return NotImplemented
+    if y.nbytes <= small.SMALL_BYTES:
+        return small.softmax_backward(y, grad, plain_temperature(temperature))
     return derivatives.softmax_backward(y, grad, plain_temperature(temperature))
 
 

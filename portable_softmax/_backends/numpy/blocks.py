@@ -57,6 +57,9 @@ UNSHIFTED_MAX = {4: 64.0, 8: 512.0}
 """Per itemsize, the largest row maximum for which softmax may skip the shift by ``m``: ``n``
 terms up to ``exp(limit)`` sum below the dtype's largest value for any ``n < 2**31``."""
 
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
 Kernel = Callable[..., Any]
 """A portable kernel ``(slices, *arrays)`` of ``portable_softmax._generic``."""
 
@@ -65,7 +68,7 @@ def eligible(x: object, axis: object, where: object, temperature: object) -> boo
     """Whether the fast path handles this call (a cheap, metadata-only test)."""
     if type(x) is not np.ndarray or where is not None:
         return False
-    if x.dtype != np.float32 and x.dtype != np.float64:
+    if x.dtype is not _F32 and x.dtype is not _F64:  # native byte order only
         return False
     if x.ndim == 0 or x.size == 0:
         return False
@@ -102,7 +105,7 @@ def backward_eligible(
     y_array: np.ndarray = y  # type: ignore[assignment]
     return (
         g.shape == y_array.shape
-        and g.dtype == y_array.dtype
+        and g.dtype is y_array.dtype
         and (g.ndim <= 2 or g.flags.c_contiguous)
     )
 

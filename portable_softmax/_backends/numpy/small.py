@@ -1,0 +1,73 @@
+"""Straight-line kernels for inputs of a few KiB, where NumPy's per-call cost is the work.
+
+An (8, 10) softmax is ~80 numbers: the blocked machinery (buffers, block loop, scratch) would
+cost more than the arithmetic, so small inputs take the shortest chain of ufunc calls into
+one fresh output. The edges are settled by one check on the row sums: with a finite row
+maximum ``m`` the sum of ``exp(x - m)`` is at least 1 (the maximum contributes ``exp(0)``),
+while a NaN, a +inf or a row with nothing finite makes it NaN. Such inputs return None, and
+the caller takes the blocked path, which hands those rows to the portable kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SMALL_BYTES", "log_softmax", "logsumexp", "softmax", "softmax_backward"]
+
+SMALL_BYTES = 4096
+"""Inputs up to this size take these kernels."""
+
+
+def _shifted_and_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(m, x - m, sum(exp(x - m)))`` per row, with ``exp`` left in a scratch, or None."""
+    m = np.maximum.reduce(x, axis=-1, keepdims=True)
+    shifted = np.subtract(x, m)
+    e = np.exp(shifted)
+    s = np.add.reduce(e, axis=-1, keepdims=True)
+    if not np.minimum.reduce(s, axis=None) >= 1:  # NaN fails too
+        return None
+    return m, shifted, s
+
+
+def softmax(x: np.ndarray) -> np.ndarray | None:
+    """``exp(x - m) / sum(exp(x - m))`` over the last axis, or None at an edge."""
+    with np.errstate(all="ignore"):
+        m = np.maximum.reduce(x, axis=-1, keepdims=True)
+        e = np.subtract(x, m)
+        np.exp(e, out=e)
+        s = np.add.reduce(e, axis=-1, keepdims=True)
+        if not np.minimum.reduce(s, axis=None) >= 1:
+            return None
+        return np.divide(e, s, out=e)  # type: ignore[no-any-return]
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray | None:
+    """``(x - m) - log(sum(exp(x - m)))`` over the last axis, or None at an edge."""
+    with np.errstate(all="ignore"):
+        parts = _shifted_and_sums(x)
+        if parts is None:
+            return None
+        _, shifted, s = parts
+        return np.subtract(shifted, np.log(s), out=shifted)  # type: ignore[no-any-return]
+
+
+def logsumexp(x: np.ndarray) -> np.ndarray | None:
+    """``m + log(sum(exp(x - m)))`` over the last axis (kept with length 1), or None."""
+    with np.errstate(all="ignore"):
+        parts = _shifted_and_sums(x)
+        if parts is None:
+            return None
+        m, _, s = parts
+        return np.add(m, np.log(s, out=s), out=s)  # type: ignore[no-any-return]
+
+
+def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) -> np.ndarray:
+    """``y * (g - sum(g*y)) / T`` over the last axis."""
+    with np.errstate(all="ignore"):
+        out: np.ndarray = np.multiply(g, y)
+        dot = np.add.reduce(out, axis=-1, keepdims=True)
+        np.subtract(g, dot, out=out)
+        np.multiply(out, y, out=out)
+        if temperature is not None:
+            np.divide(out, temperature, out=out)
+        return out
