@@ -24,7 +24,7 @@ from . import _config
 __all__ = ["dispatch", "fast_path_names", "fast_paths"]
 
 FAST_PATHS: dict[str, tuple[str, ...]] = {
-    "numpy": ("numpy",),
+    "numpy": ("numba", "numpy"),
 }
 """Per array library, its backends' fast paths, tried in this order (fastest first)."""
 

@@ -1,0 +1,254 @@
+"""Cross-entropy kernels: per-sample loss and fused gradient in one pass structure, for
+integer labels and probability targets alike (``hard`` selects the target).
+
+Per sample (a row of C logits) with smoothed weighted target ``wt_c = w_c ((1-eps) t_c +
+eps/C)``, ``W = sum_c wt_c`` and ``lse = log(sum(exp(x - m)))``:
+``l = W * lse - sum_c [wt_c != 0] wt_c (x_c - m)`` (``0 * log 0 = 0``) and the gradient
+``scale * (exp(x - m) * W / s - wt)``. Unsmoothed labels need no pass over the target: only
+``x_y`` and ``w_y`` are read. Ignored samples give 0, invalid labels NaN, and a row whose
+maximum is not finite goes to :func:`_edge_row`, which builds ``log p`` and ``p`` entry by
+entry from SPEC section 2's table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from ._forward import _exp_sum
+from ._jit import SOURCE_KEY, jit
+from ._reductions import compensated_add, compensated_total, row_max
+
+__all__ = ["ce_kernel", "denominator", "labels_denominator", "safe_scale", "total"]
+
+
+@jit()
+def _wt(
+    i: int, c: int, hard: bool, y: int, target: Any, w: Any, weighted: bool, keep: Any, share: Any
+) -> Any:
+    """``wt_c`` of sample ``i``: ``keep = 1 - eps``, ``share = eps / C``."""
+    t = (keep if c == y else keep - keep) if hard else keep * target[i, c]
+    t = t + share
+    return w[c] * t if weighted else t
+
+
+@jit()
+def _edge_row(
+    xi: Any,
+    m: Any,
+    i: int,
+    hard: bool,
+    y: int,
+    target: Any,
+    w: Any,
+    weighted: bool,
+    keep: Any,
+    share: Any,
+    oi: Any,
+    scale: Any,
+    gradient: bool,
+) -> Any:
+    """Loss (and gradient into ``oi``) of a row whose maximum is not finite."""
+    n = xi.shape[0]
+    nan = m != m
+    k = 0
+    for j in range(n):
+        nan = nan or xi[j] != xi[j]
+        k += xi[j] == np.inf
+    big = 0.0 if nan else (-np.log(k) if k > 0 else -np.inf)  # log p at the maxima
+    loss = 0.0
+    weight_sum = 0.0
+    for c in range(n):
+        wt = _wt(i, c, hard, y, target, w, weighted, keep, share)
+        weight_sum += wt
+        logp = big if (k > 0 and xi[c] == np.inf) else -np.inf
+        logp = np.nan if nan else logp
+        if wt != 0:
+            loss -= wt * logp
+    if gradient:
+        for c in range(n):
+            wt = _wt(i, c, hard, y, target, w, weighted, keep, share)
+            p = (1.0 / k if xi[c] == np.inf else 0.0) if k > 0 else 0.0
+            p = np.nan if nan else p
+            oi[c] = scale * (p * weight_sum - wt)
+    return loss
+
+
+@jit()
+def _row(
+    xi: Any,
+    i: int,
+    hard: bool,
+    y: int,
+    target: Any,
+    w: Any,
+    weighted: bool,
+    keep: Any,
+    share: Any,
+    one: Any,
+    oi: Any,
+    scale: Any,
+    gradient: bool,
+    edges: bool,
+) -> Any:
+    m = row_max(xi)
+    if edges and m - m != 0:
+        return _edge_row(xi, m, i, hard, y, target, w, weighted, keep, share, oi, scale, gradient)
+    s = _exp_sum(xi, oi, m, one, gradient)
+    lse = np.log(s)
+    n = xi.shape[0]
+    plain = hard and share == 0
+    if plain:  # one-hot, unsmoothed: only the label's entry
+        weight_sum = w[y] * keep if weighted else keep
+        shifted = weight_sum * (xi[y] - m) if weight_sum != 0 else weight_sum
+    else:
+        weight_sum = share - share
+        shifted = share - share
+        for c in range(n):
+            wt = _wt(i, c, hard, y, target, w, weighted, keep, share)
+            weight_sum += wt
+            if wt != 0:
+                shifted += wt * (xi[c] - m)
+    loss = weight_sum * lse - shifted
+    if gradient:
+        factor = scale * weight_sum / s
+        for c in range(n):
+            oi[c] *= factor
+        if plain:
+            oi[y] -= scale * weight_sum
+        else:
+            for c in range(n):
+                oi[c] -= scale * _wt(i, c, hard, y, target, w, weighted, keep, share)
+    return loss
+
+
+def _build(parallel: bool, edges: bool) -> Any:
+    key = SOURCE_KEY
+
+    @jit(parallel=parallel, cache=True)
+    def kernel(
+        x: Any,
+        labels: Any,
+        target: Any,
+        w: Any,
+        hard: bool,
+        weighted: bool,
+        ignore: int,
+        has_ignore: bool,
+        keep: Any,
+        share: Any,
+        one: Any,
+        scales: Any,
+        per_sample: bool,
+        gradient: bool,
+        out: Any,
+        losses: Any,
+    ) -> None:
+        classes = x.shape[1]
+        for i in numba.prange(x.shape[0]):
+            y = labels[i] if hard else -1
+            oi = out[i] if gradient else out[0]
+            if hard and has_ignore and y == ignore:
+                losses[i] = 0.0
+                if gradient:
+                    oi[:] = 0.0
+                continue
+            if hard and (y < 0 or y >= classes):
+                losses[i] = np.nan
+                if gradient:
+                    oi[:] = np.nan
+                continue
+            scale = scales[i] if per_sample else scales[0]
+            losses[i] = _row(
+                x[i], i, hard, y, target, w, weighted, keep, share, one, oi, scale, gradient, edges
+            )
+        if parallel and key:  # closure cells: numba's cache keys the variants apart
+            return
+
+    return kernel
+
+
+_KERNELS: dict[tuple[bool, bool], Any] = {}
+
+
+def ce_kernel(parallel: bool, edges: bool) -> Any:
+    """The cross-entropy kernel of this variant (compiled on first call)."""
+    key = (parallel, edges)
+    kernel = _KERNELS.get(key)
+    if kernel is None:
+        kernel = _KERNELS[key] = _build(parallel, edges)
+    return kernel
+
+
+def _python_helpers(key: int) -> Any:
+    """The helpers called from Python, as closures over ``key`` (cached, see ``_jit``)."""
+
+    @jit(fastmath=frozenset(), cache=True)
+    def labels_denominator(
+        labels: Any,
+        classes: int,
+        w: Any,
+        weighted: bool,
+        ignore: int,
+        has_ignore: bool,
+        zero: Any,
+        one: Any,
+    ) -> Any:
+        """``(invalid, D)``: labels outside ``[0, C)`` (not ignored), and ``sum w_y`` over the
+        others (compensated)."""
+        invalid = key - key  # 0; ``key`` is a closure cell of every cached helper
+        total = zero
+        carry = zero
+        for i in range(labels.shape[0]):
+            y = labels[i]
+            if has_ignore and y == ignore:
+                continue
+            if y < 0 or y >= classes:
+                invalid += 1
+                continue
+            total, carry = compensated_add(total, carry, w[y] if weighted else one)
+        return invalid, compensated_total(total, carry)
+
+    @jit(fastmath=frozenset(), cache=True)
+    def denominator(target: Any, w: Any, weighted: bool, zero: Any) -> Any:
+        """``D = sum_n sum_c w_c t_nc`` for probability targets (compensated)."""
+        _ = key
+        total = zero
+        carry = zero
+        for i in range(target.shape[0]):
+            for c in range(target.shape[1]):
+                v = target[i, c] * w[c] if weighted else target[i, c]
+                total, carry = compensated_add(total, carry, v)
+        return compensated_total(total, carry)
+
+    @jit(fastmath=frozenset(), cache=True)
+    def safe_scale(g: Any, d: Any) -> Any:
+        """``g / d``, 0 when ``d`` is 0 (NaN ``g`` stays NaN): the mean's scale."""
+        _ = key
+        if d == 0:
+            return g if g != g else d - d  # 0 even for an infinite g (g - g would be NaN)
+        return g / d
+
+    @jit(fastmath=frozenset(), cache=True)
+    def total(losses: Any, zero: Any, d: Any, mean: bool) -> Any:
+        """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly), divided
+        by ``d`` as ``safe_scale`` does when ``mean`` (inline: a dispatcher in the closure
+        would change numba's cache key from process to process)."""
+        _ = key
+        t = zero
+        carry = zero
+        for i in range(losses.shape[0]):
+            t, carry = compensated_add(t, carry, losses[i])
+        t = compensated_total(t, carry)
+        if not mean:
+            return t
+        if d == 0:
+            return t if t != t else d - d
+        return t / d
+
+    return labels_denominator, denominator, safe_scale, total
+
+
+labels_denominator, denominator, safe_scale, total = _python_helpers(SOURCE_KEY)
