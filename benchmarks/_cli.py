@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import _first_call
 from ._cases import (
     CPU_SHAPES,
     DTYPES,
@@ -19,23 +20,20 @@ from ._cases import (
     format_shape,
     parse_shape,
 )
+from ._derive import crossovers, derive, gpu_vs_cpu
 from ._env import environment
 from ._impls import PEERS, build, gpu_available
+from ._ours import auto_fast_paths, numba_unavailable
 from ._plot import plot
 from ._progress import Progress
-from ._report import (
-    crossovers,
-    derive,
-    gpu_vs_cpu,
-    markdown,
-    summary_table,
-    targets,
-    write_json,
-)
+from ._report import markdown, summary_table, write_json
 from ._run import Settings, case_count, run_all
+from ._targets import targets
 
 DEFAULT_OUT = Path("benchmarks/results/latest")
-QUICK = Settings(repeats=5, min_sample_s=5e-4, warmup=1, gpu_max_duration=0.5)
+QUICK = Settings(
+    repeats=5, min_sample_s=5e-4, warmup=1, gpu_max_duration=0.5, first_call_runs=(1, 1)
+)
 FULL = Settings()
 
 
@@ -92,6 +90,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--repeats", type=int, default=None, help="samples per implementation")
     p.add_argument(
+        "--no-first-call",
+        action="store_true",
+        help="skip the first-call (import + compile) timing in fresh processes",
+    )
+    p.add_argument(
         "--budget",
         type=float,
         default=None,
@@ -131,6 +134,15 @@ def execute(
     started = time.monotonic()
     impls, peer_notes = build(backends, peers)
     env = environment(command, with_gpu="cupy" in backends)
+    numba = numba_unavailable()
+    first_call = None
+    if "numpy" in backends:
+        import portable_softmax as ps
+
+        env["auto_fast_paths"] = auto_fast_paths()
+        env["portable_softmax_threads"] = ps.get_num_threads()
+        # before the grid: the fresh processes must not share the cores with timings
+        first_call = _first_call.measure(*settings.first_call_runs, numba)
     progress = Progress(case_count(shapes, dtypes, ops, impls))
     try:
         rows, floors = run_all(shapes, dtypes, ops, impls, settings, progress)
@@ -151,13 +163,15 @@ def execute(
             "dtypes": list(dtypes),
             "ops": list(ops),
             "peers": list(peers),
+            "first_call_runs": list(settings.first_call_runs),
         },
         "notes": [*notes, *peer_notes],
         "floors": floors,
         "rows": rows,
+        "first_call": first_call,
         "gpu_vs_cpu": pairs,
         "crossovers": crossovers(pairs),
-        "targets": targets(rows),
+        "targets": targets(rows, first_call, numba),
         "elapsed_s": time.monotonic() - started,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -173,6 +187,7 @@ def print_summary(payload: dict[str, Any], out: Path) -> None:
     print()
     for target in payload["targets"]:
         print(f"{target['status']:>12}  {target['target']}")
+        print(f"{'':>12}  {target['detail']}")
     print(f"wrote {out}/benchmark.json, benchmark.md, benchmark.png ({payload['elapsed_s']:.0f} s)")
 
 
@@ -196,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["repeats"] = args.repeats
     if args.budget is not None:
         overrides["budget_s"] = args.budget
+    if args.no_first_call:
+        overrides["first_call_runs"] = (0, 0)
     if "cupy" in backends:
         overrides["cpu_only_ours_shapes"] = tuple(GPU_ONLY_SHAPES)
     settings = Settings(**{**settings.__dict__, **overrides})

@@ -13,6 +13,8 @@ from typing import Any
 
 _DISTRIBUTIONS = (
     "numpy",
+    "numba",
+    "llvmlite",
     "scipy",
     "torch",
     "jax",
@@ -30,6 +32,11 @@ _THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
     "XLA_FLAGS",
     "CUDA_VISIBLE_DEVICES",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+    "NUMBA_CACHE_DIR",
+    "PORTABLE_SOFTMAX_PATH",
+    "PORTABLE_SOFTMAX_NUM_THREADS",
 )
 
 

@@ -1,131 +1,22 @@
-"""The implementations being timed: ours and each peer, on each backend.
-
-An implementation turns host (NumPy) inputs into its own arrays (``convert``), returns the
-callable a user would call for one operation (``function``), and turns its outputs back into
-NumPy for the correctness check (``to_numpy``). ``enter``/``leave`` run around each timing
-sample, outside the timed region (PyTorch's thread count is set there and restored after).
-Every implementation allocates a fresh output per call, as users call them.
+"""The peers being timed: the naive chain, SciPy, PyTorch, JAX; and ``build``, which lists
+every implementation of a run (ours come from ``_ours``; the common interface is
+``_impl_base.Impl``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-Call = Callable[..., Any]
+from ._impl_base import Call, Impl, _HostOrCupy
+from ._ours import build_ours
+
+__all__ = ["PEERS", "Impl", "build", "gpu_available", "optional"]
 
 PEERS = ("naive", "scipy", "torch", "jax")
-
-
-class Impl:
-    """Base class: ``name`` is the row label, ``backend`` the array library it runs on."""
-
-    name = "?"
-    backend = "numpy"
-    device = "cpu"
-    threads: int | None = 1
-    prime = False
-    """Whether samples need untimed calls first (see ``Entry.prime``)."""
-
-    def function(self, op: str) -> Call | None:
-        """The callable for ``op`` taking the converted inputs, or None when not provided."""
-        return None
-
-    def unavailable(self, op: str) -> str | None:
-        """Why ``op`` cannot be timed here ("not available: ..."), or None."""
-        return None if self.function(op) is not None else "not provided by this peer"
-
-    def convert(self, array: np.ndarray) -> Any:
-        return array
-
-    def to_numpy(self, out: Any) -> tuple[np.ndarray, ...]:
-        outs = out if isinstance(out, tuple) else (out,)
-        return tuple(np.asarray(o) for o in outs)
-
-    def enter(self) -> None:
-        """Called before each timing sample, outside the timer."""
-
-    def leave(self) -> None:
-        """Called after each timing sample, outside the timer."""
-
-    def sync(self) -> None:
-        """Wait for queued work (asynchronous backends)."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.name} [{self.backend}]"
-
-
-# ---------------------------------------------------------------------------- ours
-
-
-class _HostOrCupy(Impl):
-    """Arrays are NumPy on the CPU, CuPy on the GPU (``backend`` says which)."""
-
-    def convert(self, array: np.ndarray) -> Any:
-        return _cupy().asarray(array) if self.backend == "cupy" else array
-
-    def to_numpy(self, out: Any) -> tuple[np.ndarray, ...]:
-        return _cupy_to_numpy(out) if self.backend == "cupy" else super().to_numpy(out)
-
-    def sync(self) -> None:
-        if self.backend == "cupy":
-            _cupy().cuda.get_current_stream().synchronize()
-
-
-class Ours(_HostOrCupy):
-    """``portable_softmax`` as users call it; ``edges=False`` flips the private switch of
-    the NumPy fast path (both variants set it before every call, so they cost the same)."""
-
-    def __init__(self, xp_name: str = "numpy", *, edges: bool = True) -> None:
-        self.backend = xp_name
-        self.device = "gpu" if xp_name == "cupy" else "cpu"
-        self.edges = edges
-        self.name = "ours" if edges else "ours-noedges"
-        self.threads = 1 if xp_name == "numpy" else None
-
-    def function(self, op: str) -> Call | None:
-        import portable_softmax as ps
-        from portable_softmax._config import without_edge_handling
-
-        edges = self.edges
-        if not edges and op == "backward":
-            return None
-
-        def switched(f: Call) -> Call:
-            def call(*args: Any) -> Any:
-                # both variants enter a context, so that they cost the same
-                with contextlib.nullcontext() if edges else without_edge_handling():
-                    return f(*args)
-
-            return call
-
-        if op == "forward":
-            return switched(lambda x: ps.softmax(x, axis=-1))
-        if op == "backward":
-            return switched(lambda g, y: ps.softmax_backward(g, y, axis=-1))
-        loss_fn = getattr(ps, "cross_entropy", None)
-        grad_fn = getattr(ps, "cross_entropy_backward", None)
-        if loss_fn is None or grad_fn is None:
-            return None
-
-        def xent(logits: Any, labels: Any) -> tuple[Any, Any]:
-            loss = loss_fn(logits, labels, axis=-1, reduction="mean")
-            return loss, grad_fn(logits, labels, axis=-1, reduction="mean")
-
-        return switched(xent)
-
-    def unavailable(self, op: str) -> str | None:
-        if not self.edges and op == "backward":
-            return "the backward fast path has no edge handling to switch off"
-        if self.function(op) is None:
-            return "portable_softmax has no cross_entropy yet"
-        return None
 
 
 # ---------------------------------------------------------------------------- naive chain
@@ -278,20 +169,6 @@ class Jax(Impl):
         return self.jax.device_put(array).block_until_ready()
 
 
-# ---------------------------------------------------------------------------- helpers
-
-
-def _cupy() -> Any:
-    import cupy
-
-    return cupy
-
-
-def _cupy_to_numpy(out: Any) -> tuple[np.ndarray, ...]:
-    outs = out if isinstance(out, tuple) else (out,)
-    return tuple(_cupy().asnumpy(o) for o in outs)
-
-
 def gpu_available() -> str | None:
     """None when CuPy runs a tiny kernel on a GPU here, else the reason it does not."""
     try:
@@ -317,7 +194,9 @@ def build(backends: tuple[str, ...], peers: tuple[str, ...]) -> tuple[list[Impl]
     impls: list[Impl] = []
     notes: list[str] = []
     if "numpy" in backends:
-        impls += [Ours("numpy"), Ours("numpy", edges=False)]
+        ours, ours_notes = build_ours("numpy")
+        impls += ours
+        notes += ours_notes
         if "naive" in peers:
             impls.append(Naive("numpy"))
         if "scipy" in peers:
@@ -338,7 +217,7 @@ def build(backends: tuple[str, ...], peers: tuple[str, ...]) -> tuple[list[Impl]
             impls += [Jax()] if reason is None else []
             notes += [f"jax skipped: {reason}"] if reason else []
     if "cupy" in backends:
-        impls.append(Ours("cupy"))
+        impls += build_ours("cupy")[0]
         if "naive" in peers:
             reason = optional("array_api_compat.cupy")
             impls += [Naive("cupy")] if reason is None else []

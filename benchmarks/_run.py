@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._cases import Case, check, format_shape, make_inputs, reference
-from ._impls import Impl
+from ._impl_base import Impl
 from ._progress import Progress
 from ._timing import Entry, Stats, copies_for, time_cpu, time_gpu
 
@@ -26,6 +26,8 @@ class Settings:
     budget_s: float = float("inf")
     cpu_only_ours_shapes: tuple[tuple[int, ...], ...] = ()
     """Shapes on which the CPU runs only ``ours`` (GPU-sized cases, for GPU/CPU speedups)."""
+    first_call_runs: tuple[int, int] = (3, 5)
+    """Fresh processes timing import + first call: (cold cache, warm cache); (0, 0): none."""
 
 
 Row = dict[str, Any]
@@ -125,8 +127,12 @@ def run_case(
             continue
         try:
             argsets = [tuple(impl.convert(a) for a in args) for args in host]
-            out = function(*argsets[0])
-            impl.sync()
+            impl.enter()  # the settings of the sample (a path, a thread count) apply
+            try:
+                out = function(*argsets[0])
+                impl.sync()
+            finally:
+                impl.leave()
             problem = check(case, impl.to_numpy(out), want, host[0])
         except Exception as error:  # a crash is a reported failure, like a wrong result
             problem = f"raised {type(error).__name__}: {error}"

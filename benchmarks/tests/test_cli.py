@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks import gpu
 from benchmarks._cli import main
+from benchmarks._derive import crossovers, derive
 from benchmarks._impls import gpu_available
-from benchmarks._report import crossovers, derive, targets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +28,7 @@ def test_main_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[
             "naive,scipy",
             "--repeats",
             "2",
+            "--no-first-call",
             "--out",
             str(tmp_path),
         ]
@@ -50,6 +51,10 @@ def test_main_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[
     text = (tmp_path / "benchmark.md").read_text()
     assert "## SPEC section 4 targets" in text
     assert "fresh output" in text
+    assert "x copy floor" in text
+    assert "## First call" in text
+    assert payload["first_call"]["measured"] is False
+    assert {t["id"] for t in payload["targets"]} >= {"numba-torch", "edges-numpy", "first-call"}
     assert (tmp_path / "benchmark.png").read_bytes()[:4] == b"\x89PNG"
     _assert_tables_are_rectangular(text)
     out = capsys.readouterr()
@@ -128,45 +133,6 @@ def test_gpu_run_script_is_valid_bash() -> None:
     assert done.returncode == 0
 
 
-def _ours(op: str, shape: list[int], dtype: str, nbytes: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "key": "ours [numpy]",
-        "status": "ok",
-        "op": op,
-        "shape": shape,
-        "dtype": dtype,
-        "nbytes": nbytes,
-        "median_s": 1e-5,
-        **extra,
-    }
-
-
-def test_targets_judge_the_ratios() -> None:
-    big = 64 * 2**20
-    rows = [
-        _ours(
-            "forward",
-            [4096, 4096],
-            "float32",
-            big,
-            speedup_vs={"naive": 2.5, "scipy": 1.9, "torch-1t": 1.1},
-            edge_cost=0.05,
-        ),
-        _ours("backward", [4096, 4096], "float32", big, speedup_vs={"naive": 1.6, "torch-1t": 0.9}),
-        _ours("forward", [8, 10], "float32", 320, median_s=1.2e-5),
-    ]
-    by_id = {t["id"]: t for t in targets(rows)}
-    status = {k: v["status"] for k, v in by_id.items()}
-    assert status["cpu-forward"] == "NOT met"  # scipy only 1.9x
-    assert status["cpu-backward"] == "met"
-    assert status["cpu-torch"] == "NOT met"  # torch-1t 0.9x on backward
-    assert status["cpu-xent"] == "not measured"
-    assert status["cpu-small"] == "met"
-    assert status["cpu-edges"] == "met"
-    assert status["gpu-torch"] == "not measured"
-    assert "scipy: 1.90" in by_id["cpu-forward"]["detail"]
-
-
 def test_crossover_is_the_size_from_which_the_gpu_always_wins() -> None:
     pairs = [
         {
@@ -227,3 +193,48 @@ def test_speedups_pair_samples_of_the_same_round() -> None:
     unpaired = {**peer, "samples_s": [5.0]}
     derive([ours, unpaired])
     assert ours["speedup_vs"] == {"naive": 0.5}
+
+
+def test_main_table_shows_the_rows_of_ours_and_lists_the_missing_ones() -> None:
+    from benchmarks._report import _unavailable, summary_table
+
+    def row(impl: str, status: str = "ok", **extra: Any) -> dict[str, Any]:
+        return {
+            "impl": impl,
+            "key": f"{impl} [numpy]",
+            "backend": "numpy",
+            "device": "cpu",
+            "threads": 1,
+            "status": status,
+            "reason": "numba is not installed" if status != "ok" else "",
+            "op": "forward",
+            "shape": [8, 10],
+            "dtype": "float32",
+            "median_s": 1e-5,
+            "q1_s": 1e-5,
+            "q3_s": 1e-5,
+            "gbps": 0.1,
+            "x_copy_floor": 3.0,
+            **extra,
+        }
+
+    rows = [
+        row("ours", edge_cost=0.05, speedup_vs={"naive": 1.5, "ours-numpy": 2.0}),
+        row("ours-1t", "not available"),
+        row("ours-numpy", speedup_vs={"naive": 0.75}),
+        row("ours-numpy-noedges"),
+        row("naive"),
+    ]
+    table = summary_table(rows)
+    assert "x copy floor" in table[0]
+    assert table[0].index("x copy floor") < table[0].index("vs naive")
+    assert "vs ours-numpy" in table[0]
+    body = table[2:]
+    assert [line.split(" | ")[1] for line in body] == ["ours", "ours-numpy"]
+    assert "5.0%" in body[0]
+    assert "2.00x" in body[0]
+    assert _unavailable(rows) == [
+        "",
+        "- ours-1t [numpy]: not available (1 cases): numba is not installed",
+    ]
+    _assert_tables_are_rectangular("\n".join(table))

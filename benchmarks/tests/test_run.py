@@ -9,8 +9,9 @@ import pytest
 
 import portable_softmax as ps
 from benchmarks._cases import Case
-from benchmarks._impls import Naive, Ours, Scipy, Torch, build
-from benchmarks._report import derive
+from benchmarks._derive import derive
+from benchmarks._impls import Naive, Scipy, Torch, build
+from benchmarks._ours import Ours
 from benchmarks._run import Settings, run_all, run_case
 
 FAST = Settings(repeats=2, min_sample_s=0.0, warmup=1)
@@ -31,14 +32,15 @@ def test_xent_rows_are_not_available_without_cross_entropy(without_cross_entropy
 def test_xent_is_timed_once_cross_entropy_exists(
     with_cross_entropy: None, shape: tuple[int, ...]
 ) -> None:
-    impls = [Ours(), Ours(edges=False), Naive()]
+    impls = [Ours(), Ours(variant="ours-numpy"), Ours(variant="ours-numpy-noedges"), Naive()]
     rows = run_case(Case("xent", shape, "float64"), impls, None, FAST)
     derive(rows)
     by_key = _by_key(rows)
     assert all(r["status"] == "ok" for r in rows), rows
     assert by_key["ours [numpy]"]["median_s"] > 0
     assert "naive" in by_key["ours [numpy]"]["speedup_vs"]
-    assert "edge_cost" in by_key["ours [numpy]"]
+    assert "edge_cost" in by_key["ours-numpy [numpy]"]
+    assert "ours-numpy" in by_key["ours [numpy]"]["speedup_vs"]
 
 
 def test_wrong_result_is_a_failure_not_a_timing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,16 +62,78 @@ def test_a_crash_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "RuntimeError: boom" in rows[0]["reason"]
 
 
-def test_edge_switch_is_set_per_call_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    from portable_softmax._config import edges_enabled
+def test_settings_apply_to_the_check_and_each_sample_and_are_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from portable_softmax._config import current_path, edges_enabled
 
-    seen = []
-    monkeypatch.setattr(ps, "softmax", lambda x, axis=-1: seen.append(edges_enabled()))
-    Ours(edges=False).function("forward")(np.zeros((2, 2)))  # type: ignore[misc]
-    Ours().function("forward")(np.zeros((2, 2)))  # type: ignore[misc]
-    assert seen == [False, True]
-    assert edges_enabled() is True
-    assert Ours(edges=False).unavailable("backward") is not None
+    seen: list[tuple[str, bool, int]] = []
+    real = ps.softmax
+
+    def spy(x: Any, axis: int = -1) -> Any:
+        seen.append((current_path(), edges_enabled(), ps.get_num_threads()))
+        return real(x, axis=axis)
+
+    monkeypatch.setattr(ps, "softmax", spy)
+    threads = ps.get_num_threads()
+    impls = [
+        Ours(variant="ours-numpy-noedges"),
+        Ours(variant="ours-1t", numba=None),
+        Ours(variant="ours-generic"),
+    ]
+    rows = run_case(Case("forward", (3, 4), "float64"), impls, None, FAST)
+    assert all(r["status"] == "ok" for r in rows), rows
+    assert {("numpy", False, threads), ("auto", True, 1), ("generic", True, threads)} == set(seen)
+    assert seen[0] == ("numpy", False, threads)  # the correctness check ran under them too
+    assert (current_path(), edges_enabled(), ps.get_num_threads()) == ("auto", True, threads)
+    assert Ours(variant="ours-noedges", numba=None).unavailable("backward") is not None
+
+
+def test_numba_rows_say_why_they_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import _ours
+
+    monkeypatch.setattr(_ours, "numba_unavailable", lambda: "numba is not installed (test)")
+    impls, notes = _ours.build_ours("numpy")
+    assert [i.name for i in impls] == [v.name for v in _ours.VARIANTS]
+    assert any("numba is not installed (test)" in n for n in notes)
+    rows = _by_key(run_case(Case("forward", (8, 10), "float32"), impls, None, FAST))
+    for name in ("ours-1t", "ours-noedges"):
+        assert rows[f"{name} [numpy]"]["status"] == "not available"
+        assert rows[f"{name} [numpy]"]["reason"] == "numba is not installed (test)"
+    for name in ("ours", "ours-numpy", "ours-generic", "ours-numpy-noedges"):
+        assert rows[f"{name} [numpy]"]["status"] == "ok"
+    assert rows["ours [numpy]"]["threads"] == 1  # the NumPy path: one thread
+
+
+def test_numba_rows_are_timed_when_it_is_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import _ours
+
+    monkeypatch.setattr(_ours, "numba_unavailable", lambda: None)
+    impls, notes = _ours.build_ours("numpy")
+    assert notes == []
+    rows = run_case(Case("xent", (8, 10), "float32"), impls, None, FAST)
+    derive(rows)
+    by_key = _by_key(rows)
+    assert all(r["status"] == "ok" for r in rows), rows
+    assert by_key["ours-1t [numpy]"]["threads"] == 1
+    assert by_key["ours [numpy]"]["threads"] == ps.get_num_threads()
+    assert "edge_cost" in by_key["ours [numpy]"]
+    assert "edge_cost" in by_key["ours-numpy [numpy]"]
+    assert "ours-noedges" not in by_key["ours [numpy]"]["speedup_vs"]
+
+
+def test_numba_detection() -> None:
+    import importlib.util
+
+    from benchmarks._ours import NUMBA_BACKEND, auto_fast_paths, numba_unavailable
+
+    reason = numba_unavailable()
+    present = bool(importlib.util.find_spec("numba")) and bool(
+        importlib.util.find_spec(NUMBA_BACKEND)
+    )
+    assert (reason is None) == present
+    assert auto_fast_paths()[-1] == "portable_softmax._backends.numpy"
+    assert (NUMBA_BACKEND in auto_fast_paths()) == present
 
 
 def test_scipy_is_forward_only() -> None:

@@ -1,0 +1,166 @@
+"""Our rows: ``portable_softmax`` on each of its paths, thread counts and edge settings.
+
+Every variant is the same public call under its settings: the thread count
+(``ps.set_num_threads``), the path (``ps.use_path``) and the edge switch
+(``_config.without_edge_handling``), entered before each timing sample and restored after it,
+outside the timed loop, as PyTorch's thread count is (``Impl.enter``/``leave``). Entering them
+inside the timed function instead cost about 5 us per call on the shared 2-core machine
+(contextlib's generator machinery), a third of an (8, 10) softmax: that would have decided
+the small-input target and the edge cost of small cases. So no variant pays a wrapper.
+
+With path ``auto``, NumPy arrays go to the compiled numba kernels when
+``portable_softmax._backends.numba`` and numba are importable, else to the pure NumPy
+kernels; the rows that only make sense with numba say "not available" (with the reason)
+without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ._impl_base import Call, _HostOrCupy
+
+NUMBA_BACKEND = "portable_softmax._backends.numba"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of ours: which path, how many threads, with or without edge handling."""
+
+    name: str
+    path: str
+    one_thread: bool = False
+    edges: bool = True
+    needs_numba: bool = False
+    meaning: str = ""
+
+    @property
+    def base(self) -> str | None:
+        """For a no-edges row, the row whose edge cost it measures."""
+        return None if self.edges else self.name.removesuffix("-noedges")
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("ours", "auto", meaning="path auto (numba when installed), default threads"),
+    Variant("ours-1t", "auto", one_thread=True, needs_numba=True, meaning="path auto, 1 thread"),
+    Variant("ours-numpy", "numpy", meaning="path numpy: the pure NumPy blocked kernels"),
+    Variant("ours-generic", "generic", meaning="path generic: the portable array-API code"),
+    Variant(
+        "ours-noedges",
+        "auto",
+        edges=False,
+        needs_numba=True,
+        meaning="ours with edge handling off (the numba fast path's edge cost)",
+    ),
+    Variant(
+        "ours-numpy-noedges",
+        "numpy",
+        edges=False,
+        meaning="ours-numpy with edge handling off (the NumPy fast path's edge cost)",
+    ),
+)
+BY_NAME = {v.name: v for v in VARIANTS}
+_DETECT = object()
+"""``Ours(numba=...)`` default: find out whether numba can be used."""
+FAMILY = tuple(v.name for v in VARIANTS if v.edges)
+"""The rows of ours that the main table shows (the no-edges rows only feed the edge cost)."""
+
+
+def numba_unavailable() -> str | None:
+    """None when the numba backend and numba are importable, else why not."""
+    if importlib.util.find_spec("numba") is None:
+        return 'numba is not installed (pip install "portable-softmax[numba]")'
+    if importlib.util.find_spec(NUMBA_BACKEND) is None:
+        return f"this portable_softmax has no numba backend ({NUMBA_BACKEND} not found)"
+    return None
+
+
+def auto_fast_paths() -> list[str]:
+    """The fast paths that path ``auto`` tries for a NumPy float32 array, in order."""
+    import numpy as np
+
+    from portable_softmax import _dispatch, use_path
+
+    with use_path("auto"):
+        return [m.__name__ for m in _dispatch.fast_paths(np.ones((2, 2), np.float32))]
+
+
+class Ours(_HostOrCupy):
+    """``portable_softmax`` as users call it, under one :class:`Variant`'s settings.
+
+    ``numba`` is why numba cannot be used (None: it can; default: :func:`numba_unavailable`
+    decides); variants that need it are then "not available" with that reason.
+    """
+
+    def __init__(
+        self, xp_name: str = "numpy", variant: str = "ours", *, numba: object = _DETECT
+    ) -> None:
+        import portable_softmax as ps
+
+        self.variant = BY_NAME[variant]
+        self.name = variant
+        self.backend = xp_name
+        self.device = "gpu" if xp_name == "cupy" else "cpu"
+        self.numba = numba_unavailable() if numba is _DETECT else cast("str | None", numba)
+        self.set_threads = 1 if self.variant.one_thread else ps.get_num_threads()
+        # NumPy's own kernels run on one thread whatever the setting
+        compiled = numba is None and self.variant.path == "auto"
+        if xp_name != "numpy":
+            self.threads = None
+        else:
+            self.threads = self.set_threads if compiled else 1
+        self._settings = contextlib.ExitStack()
+
+    def enter(self) -> None:
+        import portable_softmax as ps
+        from portable_softmax._config import without_edge_handling
+
+        stack = self._settings
+        stack.callback(ps.set_num_threads, ps.get_num_threads())
+        ps.set_num_threads(self.set_threads)
+        stack.enter_context(ps.use_path(self.variant.path))
+        if not self.variant.edges:
+            stack.enter_context(without_edge_handling())
+
+    def leave(self) -> None:
+        self._settings.close()
+
+    def function(self, op: str) -> Call | None:
+        import portable_softmax as ps
+
+        if self.unavailable(op) is not None:
+            return None
+        if op == "forward":
+            return lambda x: ps.softmax(x, axis=-1)
+        if op == "backward":
+            return lambda g, y: ps.softmax_backward(g, y, axis=-1)
+
+        def xent(logits: Any, labels: Any) -> tuple[Any, Any]:
+            loss = ps.cross_entropy(logits, labels, axis=-1, reduction="mean")
+            return loss, ps.cross_entropy_backward(logits, labels, axis=-1, reduction="mean")
+
+        return xent
+
+    def unavailable(self, op: str) -> str | None:
+        import portable_softmax as ps
+
+        if self.variant.needs_numba and self.numba is not None:
+            return self.numba
+        if not self.variant.edges and op == "backward":
+            # softmax_backward takes y, a softmax output, and no fast path checks it
+            return "no fast path has edge handling in the backward to switch off"
+        if op == "xent" and not hasattr(ps, "cross_entropy_backward"):
+            return "portable_softmax has no cross_entropy yet"
+        return None
+
+
+def build_ours(xp_name: str) -> tuple[list[Ours], list[str]]:
+    """Our rows for ``xp_name`` and notes (numba's absence); CuPy gets only ``ours``."""
+    if xp_name != "numpy":
+        return [Ours(xp_name)], []
+    reason = numba_unavailable()
+    notes = [] if reason is None else [f"numba rows not available: {reason}"]
+    return [Ours(xp_name, v.name, numba=reason) for v in VARIANTS], notes
