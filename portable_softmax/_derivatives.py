@@ -9,6 +9,9 @@ every sum and in the result, so whatever they hold (NaN, inf) never leaks.
 
 from __future__ import annotations
 
+import array_api_compat
+
+from ._backends import dask as _dask  # dask-dispatch (temporary)
 from ._lib import _numpy_fast
 from ._lib._arguments import Array, Axis
 from ._lib._reductions import accurate_sum
@@ -95,6 +98,12 @@ def softmax_backward(
     >>> ps.softmax_backward(np.array([0.0, 1.0, 0.0]), y).round(6)
     array([-0.022033,  0.184836, -0.162803])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(y):
+        out = _dask.softmax_backward(grad, y, axis=axis, where=where, temperature=temperature)
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     if _numpy_fast.backward_eligible(y, grad, axis, where, temperature):
         t = _numpy_fast.plain_temperature(temperature)
         return _numpy_fast.softmax_backward(y, grad, t, _softmax_product_kernel)
@@ -135,6 +144,12 @@ def softmax_jvp(
     >>> bool(np.all(np.abs(t) < 1e-15))
     True
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(y):
+        out = _dask.softmax_jvp(tangent, y, axis=axis, where=where, temperature=temperature)
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     return _apply(_softmax_product_kernel, "y", y, "tangent", tangent, axis, where, temperature)
 
 
@@ -172,6 +187,14 @@ def log_softmax_backward(
     >>> ps.log_softmax_backward(np.array([1.0, 0.0]), logp)
     array([ 0.5, -0.5])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(logp):
+        out = _dask.log_softmax_backward(
+            grad, logp, axis=axis, where=where, temperature=temperature
+        )
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     return _apply(_log_softmax_vjp_kernel, "logp", logp, "grad", grad, axis, where, temperature)
 
 
@@ -208,6 +231,12 @@ def log_softmax_jvp(
     >>> ps.log_softmax_jvp(np.array([1.0, 0.0]), logp)
     array([ 0.5, -0.5])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(logp):
+        out = _dask.log_softmax_jvp(tangent, logp, axis=axis, where=where, temperature=temperature)
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     return _apply(
         _log_softmax_jvp_kernel, "logp", logp, "tangent", tangent, axis, where, temperature
     )

@@ -14,6 +14,7 @@ from types import ModuleType
 
 import array_api_compat
 
+from ._backends import dask as _dask  # dask-dispatch (temporary)
 from ._lib import _numpy_fast
 from ._lib._arguments import Array, Axis
 from ._lib._reductions import accurate_sum
@@ -101,6 +102,12 @@ def softmax(
     >>> ps.softmax(np.array([1.0, np.inf, np.inf]))
     array([0. , 0.5, 0.5])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(x):
+        out = _dask.softmax(x, axis=axis, where=where, temperature=temperature)
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     if _numpy_fast.eligible(x, axis, where, temperature):
         t = _numpy_fast.plain_temperature(temperature)
         return _numpy_fast.softmax(x, t, _softmax_kernel)
@@ -150,6 +157,12 @@ def log_softmax(
     >>> ps.log_softmax(np.array([-np.inf, -np.inf]))
     array([-inf, -inf])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(x):
+        out = _dask.log_softmax(x, axis=axis, where=where, temperature=temperature)
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     if _numpy_fast.eligible(x, axis, where, temperature):
         t = _numpy_fast.plain_temperature(temperature)
         return _numpy_fast.log_softmax(x, t, _log_softmax_kernel)
@@ -201,6 +214,12 @@ def logsumexp(
     """
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(x):
+        out = _dask.logsumexp(x, axis=axis, where=where, keepdims=keepdims)
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     if _numpy_fast.eligible(x, axis, where, None):
         out = _numpy_fast.logsumexp(x, _logsumexp_kernel)
         return out if keepdims else out[..., 0]

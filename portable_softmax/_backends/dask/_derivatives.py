@@ -1,0 +1,143 @@
+"""The VJPs and JVPs on Dask arrays: whole-slice chunks, or one tree sum then one pass.
+
+Their only cross-entry quantity is a plain per-slice sum (``sum(g*y)``, ``sum(g)`` or
+``sum(exp(logp)*t)``): pairwise inside each chunk, pairwise across chunks in Dask's tree,
+then one elementwise pass per chunk. Masked entries are zeroed before the sum and in the
+result, so whatever they hold never leaks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+from ..._lib._arguments import normalize_axis
+from ..._lib._quiet import quiet_floating_point
+from ..._lib._reductions import accurate_sum
+from ..._lib._slices import prepare
+from ._blockwise import map_whole_slices
+from ._forward import takes
+from ._graph import Array, aligned, expand, indices, meta_like, tree_sum, whole_slices
+from ._tree import _local, _split_rest
+
+_PUBLIC = {
+    "softmax_backward": ("y", "grad"),
+    "softmax_jvp": ("y", "tangent"),
+    "log_softmax_backward": ("logp", "grad"),
+    "log_softmax_jvp": ("logp", "tangent"),
+}
+"""Each function's (primary, vector) argument names; the public order is (vector, primary)."""
+
+
+def _summand(kind: str, xp: Any, local: Any, p: Any, v: Any) -> Any:
+    if kind.startswith("softmax"):
+        return local.zero_masked(v * p)
+    if kind == "log_softmax_backward":
+        return local.zero_masked(v)
+    return local.zero_masked(xp.exp(p) * v)
+
+
+def _partial_block(p: Any, v: Any, *rest: Any, kind: str, axes: tuple[int, ...]) -> Any:
+    xp = array_api_compat.array_namespace(p)
+    mask = rest[0] if rest else None
+    with quiet_floating_point(xp):
+        local = _local(xp, axes, mask, None, p.dtype)
+        return accurate_sum(xp, _summand(kind, xp, local, p, v), axes)
+
+
+def _output_block(
+    p: Any,
+    v: Any,
+    *rest: Any,
+    kind: str,
+    axes: tuple[int, ...],
+    has_mask: bool,
+    has_t: bool,
+    temperature: float | None,
+    result_dtype: Any,
+) -> Any:
+    xp = array_api_compat.array_namespace(p)
+    mask, t, total = _split_rest(rest, has_mask, has_t, temperature)
+    with quiet_floating_point(xp):
+        local = _local(xp, axes, mask, t, p.dtype)
+        if kind.startswith("softmax"):
+            out = _summand(kind, xp, local, p, v) - p * total
+        elif kind == "log_softmax_backward":
+            out = local.zero_masked(v) - xp.exp(p) * total
+        else:
+            out = v - total
+        out = local.zero_masked(local.divide_by_temperature(out))
+        return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
+
+
+def derivative(kind: str, vector: Array, primary: Array, axis: Any, where: Any, t: Any) -> Array:
+    """``kind`` (a public derivative's name) of Dask arrays, or NotImplemented."""
+    t_array = None if isinstance(t, (int, float)) else t
+    if not takes(primary, vector, where, t_array):
+        return NotImplemented
+    primary_name, vector_name = _PUBLIC[kind]
+    slices, (p, v) = prepare(
+        primary_name,
+        primary,
+        axis=axis,
+        where=where,
+        temperature=t,
+        companions={vector_name: vector},
+    )
+    if slices.empty:
+        return NotImplemented
+    axes = normalize_axis(axis, primary.ndim)
+    if slices.added_axis or whole_slices(primary, axes):
+        return map_whole_slices(
+            kind,
+            (vector, primary),
+            primary=1,
+            axes=axes,
+            where=where,
+            temperature=t,
+            options={"axis": axes},
+            dtype=slices.result_dtype,
+        )
+    return _tree(kind, p, aligned(v, p), slices)
+
+
+def _tree(kind: str, p: Array, v: Array, slices: Any) -> Array:
+    import dask.array as da
+
+    axes = slices.axes
+    ind = indices(p.ndim)
+    mask = slices.mask
+    operands: list[Any] = [p, ind, v, ind]
+    if mask is not None:
+        operands += [aligned(mask, p), ind]
+    partials = da.blockwise(  # type: ignore[no-untyped-call]
+        _partial_block,
+        ind,
+        *operands,
+        kind=kind,
+        axes=axes,
+        adjust_chunks={ind[a]: 1 for a in axes},
+        dtype=p.dtype,
+        meta=meta_like(p, p.dtype),
+    )
+    total = tree_sum(partials, axes)
+    t = slices.temperature
+    has_t = t is not None and not isinstance(t, float)
+    if has_t:
+        operands += [aligned(expand(t, p.ndim), p), ind]
+    operands += [total, ind]
+    dtype = slices.result_dtype
+    return da.blockwise(  # type: ignore[no-untyped-call]
+        _output_block,
+        ind,
+        *operands,
+        kind=kind,
+        axes=axes,
+        has_mask=mask is not None,
+        has_t=has_t,
+        temperature=None if has_t else t,
+        result_dtype=dtype,
+        dtype=dtype,
+        meta=meta_like(p, dtype),
+    )

@@ -1,0 +1,159 @@
+"""The elementwise pass after the tree: softmax, log_softmax and logsumexp from the records.
+
+Each output block reads its own chunk and the merged record of its slices (broadcast along
+the reduced axes) and applies the SPEC section 2 table in reverse order of precedence, so the
+earlier rows win: the formula, then no finite entry (``m = -inf``), then ``k`` infinities,
+then NaN, then the mask. No value decides a branch, except that a NumPy chunk whose slices
+are all plain rescales the exponentials kept from the statistics pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+
+from ..._lib._quiet import quiet_floating_point
+from ._graph import Array, aligned, expand, indices, meta_like
+from ._tree import K, M, N, S, _local, _split_rest
+
+
+def _nonzero(xp: Any, a: Any) -> Any:
+    return xp.where(a == 0, 1.0, a)
+
+
+def _softmax_general(local: Any, x: Any, record: Any) -> Any:
+    xp = local.xp
+    top, total, k, n = record[M], record[S], record[K], record[N]
+    masked = local.fill_masked(x, -math.inf)
+    e = xp.exp(local.shift(masked, xp.where(top == -math.inf, 0.0, top)))
+    out = e / _nonzero(xp, total)
+    out = xp.where(top == -math.inf, 0.0, out)
+    out = xp.where(k > 0, xp.where(masked == math.inf, 1.0 / _nonzero(xp, k), 0.0), out)
+    out = xp.where(n > 0, math.nan, out)
+    return local.fill_masked(out, 0.0)
+
+
+def _softmax_block(
+    x: Any,
+    *rest: Any,
+    axes: tuple[int, ...],
+    has_mask: bool,
+    has_t: bool,
+    temperature: float | None,
+    result_dtype: Any,
+) -> Any:
+    xp = array_api_compat.array_namespace(x)
+    mask, t, pair, record = _split_rest(rest, has_mask, has_t, temperature)
+    e, chunk_record = pair
+    with quiet_floating_point(xp):
+        local = _local(xp, axes, mask, t, x.dtype)
+        plain = e is not None and not (bool(xp.any(record[K] > 0)) or bool(xp.any(record[N] > 0)))
+        if plain:  # NumPy chunk, finite maxima everywhere: rescale exp((x - m_chunk)/T)
+            top = record[M]
+            factor = xp.exp(local.shift(chunk_record[M], top)) / record[S]
+            out = e * factor
+        else:
+            out = _softmax_general(local, x, record)
+        return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
+
+
+def _log_softmax_block(
+    x: Any,
+    *rest: Any,
+    axes: tuple[int, ...],
+    has_mask: bool,
+    has_t: bool,
+    temperature: float | None,
+    result_dtype: Any,
+) -> Any:
+    xp = array_api_compat.array_namespace(x)
+    mask, t, record = _split_rest(rest, has_mask, has_t, temperature)
+    with quiet_floating_point(xp):
+        local = _local(xp, axes, mask, t, x.dtype)
+        top, total, k, n = record[M], record[S], record[K], record[N]
+        masked = local.fill_masked(x, -math.inf)
+        out = local.shift(masked, xp.where(top == -math.inf, 0.0, top))
+        out = out - xp.log(_nonzero(xp, total))
+        out = xp.where(top == -math.inf, -math.inf, out)
+        share = -xp.log(_nonzero(xp, k))
+        out = xp.where(k > 0, xp.where(masked == math.inf, share, -math.inf), out)
+        out = xp.where(n > 0, math.nan, out)
+        out = local.fill_masked(out, -math.inf)
+        return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
+
+
+def _logsumexp_block(record: Any, *, result_dtype: Any) -> Any:
+    xp = array_api_compat.array_namespace(record)
+    with quiet_floating_point(xp):
+        top, total, k, n = record[M], record[S], record[K], record[N]
+        positive = total > 0
+        out = top + xp.where(positive, xp.log(xp.where(positive, total, 1.0)), -math.inf)
+        out = xp.where(top == -math.inf, -math.inf, out)
+        out = xp.where(k > 0, math.inf, out)
+        out = xp.where(n > 0, math.nan, out)
+        return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
+
+
+def _operands(x: Array, mask: Array | None, temperature: Any) -> tuple[list[Any], bool]:
+    ind = indices(x.ndim)
+    operands: list[Any] = [x, ind]
+    has_t = temperature is not None and not isinstance(temperature, float)
+    if mask is not None:
+        operands += [aligned(mask, x), ind]
+    if has_t:
+        operands += [aligned(expand(temperature, x.ndim), x), ind]
+    return operands, has_t
+
+
+def forward_pass(
+    kind: str,
+    x: Array,
+    *,
+    axes: tuple[int, ...],
+    mask: Array | None,
+    temperature: Any,
+    pairs: Array | None,
+    merged: Array,
+    dtype: Any,
+) -> Array:
+    """softmax (``pairs`` from the statistics pass) or log_softmax of ``x``, lazily."""
+    import dask.array as da
+
+    ind = indices(x.ndim)
+    operands, has_t = _operands(x, mask, temperature)
+    if kind == "softmax":
+        operands += [pairs, ind]
+    operands += [merged, "F" + ind]
+    block = _softmax_block if kind == "softmax" else _log_softmax_block
+    return da.blockwise(  # type: ignore[no-untyped-call]
+        block,
+        ind,
+        *operands,
+        axes=axes,
+        has_mask=mask is not None,
+        has_t=has_t,
+        temperature=None if has_t else temperature,
+        result_dtype=dtype,
+        dtype=dtype,
+        concatenate=True,
+        meta=meta_like(x, dtype),
+    )
+
+
+def logsumexp_pass(merged: Array, *, dtype: Any) -> Array:
+    """logsumexp from the merged records, with length 1 on the reduced axes."""
+    import dask.array as da
+
+    ind = indices(merged.ndim - 1)
+    return da.blockwise(  # type: ignore[no-untyped-call]
+        _logsumexp_block,
+        ind,
+        merged,
+        "F" + ind,
+        result_dtype=dtype,
+        dtype=dtype,
+        concatenate=True,
+        meta=meta_like(merged, dtype, merged.ndim - 1),
+    )
