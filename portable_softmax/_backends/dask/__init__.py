@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._cross_entropy import cross_entropy, cross_entropy_backward
+from . import _cross_entropy
 from ._derivatives import derivative
 from ._forward import forward
 from ._forward import logsumexp as _logsumexp
@@ -111,3 +111,60 @@ def log_softmax_jvp(
 ) -> Array:
     """:func:`portable_softmax.log_softmax_jvp` of Dask arrays (lazy), or NotImplemented."""
     return derivative("log_softmax_jvp", tangent, logp, axis, where, temperature)
+
+
+def cross_entropy(
+    logits: Array,
+    target: Array,
+    /,
+    *,
+    axis: Any = -1,
+    reduction: str = "mean",
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Array | None = None,
+    validate: bool | None = None,
+) -> Array:
+    """:func:`portable_softmax.cross_entropy` of Dask arrays (lazy), or NotImplemented."""
+    return _cross_entropy.cross_entropy(
+        logits,
+        target,
+        axis=axis,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        where=where,
+        validate=validate,
+    )
+
+
+def cross_entropy_backward(
+    logits: Array,
+    target: Array,
+    /,
+    *,
+    grad: Array | None = None,
+    axis: Any = -1,
+    reduction: str = "mean",
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Array | None = None,
+    validate: bool | None = None,
+) -> Array:
+    """:func:`portable_softmax.cross_entropy_backward` of Dask arrays (lazy), or
+    NotImplemented."""
+    return _cross_entropy.cross_entropy_backward(
+        logits,
+        target,
+        grad=grad,
+        axis=axis,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        where=where,
+        validate=validate,
+    )

@@ -35,6 +35,17 @@ def _softmax_general(local: Any, x: Any, record: Any) -> Any:
     return local.fill_masked(out, 0.0)
 
 
+def _rescale(e: Any, factor: Any, axes: tuple[int, ...]) -> Any:
+    """``e * factor`` for a NumPy chunk: row blocks in cache, in place where ``e`` is a
+    view of rows (it is this chunk's private intermediate)."""
+    from . import _numpy_rows
+
+    rows = _numpy_rows.rows_of(e, axes)
+    if rows is None:
+        return e * factor
+    return _numpy_rows.rescale(rows, factor.reshape(-1, 1)).reshape(e.shape)
+
+
 def _softmax_block(
     x: Any,
     *rest: Any,
@@ -53,7 +64,7 @@ def _softmax_block(
         if plain:  # NumPy chunk, finite maxima everywhere: rescale exp((x - m_chunk)/T)
             top = record[M]
             factor = xp.exp(local.shift(chunk_record[M], top)) / record[S]
-            out = e * factor
+            out = _rescale(e, factor, axes)
         else:
             out = _softmax_general(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)

@@ -47,7 +47,9 @@ def _split_rest(rest: tuple[Any, ...], has_mask: bool, has_t: bool, t: Any) -> t
     return (mask, temperature, *items)
 
 
-def _plain_statistics(local: Slices, masked: Any) -> tuple[Any, Any, Any] | None:
+def _plain_statistics(
+    local: Slices, masked: Any, *, unshifted: bool
+) -> tuple[Any, Any, Any] | None:
     """NumPy only: ``(m, s, e)`` when every slice maximum is finite, else None.
 
     Reading the block's values is fine here: a NumPy block is an eager host array inside a
@@ -55,12 +57,23 @@ def _plain_statistics(local: Slices, masked: Any) -> tuple[Any, Any, Any] | None
     """
     import numpy as np
 
+    from . import _numpy_rows
+
     axes = local.axes
+    t = local.temperature
+    small_t = t is None or (isinstance(t, float) and t <= 1)
+    rows = _numpy_rows.rows_of(masked, axes) if small_t else None
+    if rows is not None:
+        found = _numpy_rows.statistics(rows, t, unshifted=unshifted)
+        if found is None:
+            return None
+        keep = tuple(1 if i in axes else n for i, n in enumerate(masked.shape))
+        m, s, e = found
+        return m.reshape(keep), s.reshape(keep), e.reshape(masked.shape)
     m = np.max(masked, axis=axes, keepdims=True)
     if not np.isfinite(m).all():
         return None
-    t = local.temperature
-    if t is None or (isinstance(t, float) and t <= 1):
+    if small_t:
         z = masked - m  # fresh: exponentiated in place
         if t is not None:
             z /= t
@@ -99,7 +112,9 @@ def _statistics_block(
     with quiet_floating_point(xp):
         local = _local(xp, axes, mask, t, x.dtype)
         masked = local.fill_masked(x, -math.inf)
-        plain = _plain_statistics(local, masked) if array_api_compat.is_numpy_array(x) else None
+        plain = None
+        if array_api_compat.is_numpy_array(x):
+            plain = _plain_statistics(local, masked, unshifted=keep_exp)
         e = None
         if plain is None:
             fields = list(_general_statistics(local, masked))
