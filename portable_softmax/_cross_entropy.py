@@ -19,6 +19,7 @@ from typing import Any
 
 import array_api_compat
 
+from ._backends import dask as _dask  # dask-dispatch (temporary)
 from ._lib import _numpy_cross_entropy, _targets
 from ._lib._arguments import Array, Axis, namespace_of
 from ._lib._cross_entropy_kernels import Config, kernel_of
@@ -302,6 +303,22 @@ def cross_entropy(
     >>> ps.cross_entropy(logits, np.array([2, 0]), reduction="none").round(6)
     array([0.407606, 2.407606])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(logits):
+        out = _dask.cross_entropy(
+            logits,
+            target,
+            axis=axis,
+            reduction=reduction,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            where=where,
+            validate=validate,
+        )
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     plan = _numpy_cross_entropy.plain(
         logits, target, axis, reduction, weight, ignore_index, label_smoothing, where, validate
     )
@@ -377,6 +394,23 @@ def cross_entropy_backward(
     array([[ 0.09003057, -0.75527153,  0.66524096],
            [-0.90996943,  0.24472847,  0.66524096]])
     """
+    # dask-dispatch (temporary): begin
+    if array_api_compat.is_dask_array(logits):
+        out = _dask.cross_entropy_backward(
+            logits,
+            target,
+            grad=grad,
+            axis=axis,
+            reduction=reduction,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            where=where,
+            validate=validate,
+        )
+        if out is not NotImplemented:
+            return out
+    # dask-dispatch (temporary): end
     if grad is None:
         plan = _numpy_cross_entropy.plain(
             logits, target, axis, reduction, weight, ignore_index, label_smoothing, where, validate
