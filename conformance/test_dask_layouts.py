@@ -1,0 +1,333 @@
+"""The Dask backend across chunk layouts, on the threaded scheduler and on a 2-process cluster.
+
+The suite's dask backend splits the last axis in two; here the chunks are chosen on purpose:
+whole rows (one ``map_blocks`` per chunk), a split class axis, many small chunks, a single
+chunk, ``axis=None`` and tuple axes (the tree reduction), masks and temperatures chunked
+unlike the data, and the edge rows of the SPEC section 2 table (NaN, k +inf, all -inf, all
+masked) with their special entries in different chunks. Every value is checked against the
+mpmath references of ``conformance/_reference.py`` (or, for cross-entropy, the float64 and
+finite-difference references of ``_cross_entropy_ref.py``) under the SPEC section 3 bounds;
+nothing is compared with the package's own output. Calls run under the backend's
+``forbid_sync`` (any compute during a call fails), and one test builds graphs whose compute
+would raise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import portable_softmax as ps
+from conformance import _cross_entropy_ref as ce_ref
+from conformance import _reference as ref
+
+da = pytest.importorskip("dask.array")
+INF, NAN = math.inf, math.nan
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _dask_only(backend: Any) -> None:
+    if backend.name != "dask":
+        pytest.skip("chunk layouts apply to the dask backend only")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """Two worker processes on loopback, started and closed by this module."""
+    distributed = pytest.importorskip("distributed")
+    saved = os.environ.get("PYTHONPATH")
+    # workers are fresh interpreters: they must find the (uninstalled) package too
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), saved) if p)
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+    with cluster, distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+def _edge_rows() -> tuple[np.ndarray, np.ndarray]:
+    """(6, 12) logits and mask: each edge row has its special entries in several chunks of
+    width 5 (columns 0-4, 5-9, 10-11)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(scale=4.0, size=(6, 12))
+    x[0, 7] = NAN  # row 2 of the table, NaN in the second chunk only
+    x[1, [1, 9, 11]] = INF  # row 3: k = 3 infinities in three chunks
+    x[2] = -INF  # row 4: nothing finite
+    x[3, 4] = NAN  # masked below, with the whole row: row 1 wins over row 2
+    x[4, :5] = -INF  # the first chunk has nothing finite, the others do
+    x[5] = [1e300, -1e300, 5, 0, 700, -700, 1e-300, 3, 2, 1, 0, 1e300]  # huge spreads
+    mask = np.ones((6, 12), bool)
+    mask[3] = False
+    mask[5, 11] = False
+    mask[4, 6] = False
+    return x, mask
+
+
+def _compute(arr: Any, scheduler: str, client: Callable[[], Any]) -> np.ndarray:
+    if scheduler == "threads":
+        return np.asarray(arr.compute(scheduler="threads"), dtype=np.float64)
+    return np.asarray(client().compute(arr, sync=True), dtype=np.float64)
+
+
+@pytest.fixture(params=["threads", "distributed"])
+def run(request: pytest.FixtureRequest, backend: Any) -> Callable[..., np.ndarray]:
+    """``run(fn, *arrays, **options)``: call under forbid_sync, then compute (on the
+    threaded scheduler or the cluster) as float64 NumPy."""
+    scheduler = request.param
+
+    def run_(fn: Callable[..., Any], *arrays: Any, **options: Any) -> np.ndarray:
+        with backend.forbid_sync():
+            out = fn(*arrays, **options)
+        assert isinstance(out, da.Array), f"{fn.__name__} returned {type(out).__name__}"
+        return _compute(out, scheduler, lambda: request.getfixturevalue("client"))
+
+    return run_
+
+
+FORWARD_LAYOUTS = {
+    "whole rows": ((2, 12), -1),
+    "split axis": ((3, 5), -1),
+    "many small chunks": ((1, 2), -1),
+    "single chunk": ((6, 12), -1),
+    "split axis 0": ((2, 5), 0),
+    "axis None": ((4, 5), None),
+    "empty tuple": ((4, 5), ()),
+}
+
+
+def _check(name: str, out: np.ndarray, x: np.ndarray, dtype: str, **options: Any) -> None:
+    __tracebackhide__ = True
+    exact = {"softmax": ref.softmax, "log_softmax": ref.log_softmax}[name](x, **options)
+    bound = (ref.bound_softmax if name == "softmax" else ref.bound_log_softmax)(x, **options)
+    ref.check(out, exact, bound, dtype, relative=name == "softmax", context=f"{name} {options}")
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("layout", FORWARD_LAYOUTS)
+def test_forward_layouts(run: Callable[..., np.ndarray], layout: str, name: str) -> None:
+    chunks, axis = FORWARD_LAYOUTS[layout]
+    x, mask = _edge_rows()
+    if axis is None or axis == 0:  # one slice holds the edge rows: keep them finite
+        x = np.where(np.isfinite(x), x, 1.5)
+        x[2, 3] = INF if axis == 0 else x[2, 3]
+    # the mask is chunked unlike the data, and the temperature again differently
+    where = da.from_array(mask, chunks=(4, 7))
+    t_shape = (1, 12) if axis == 0 else (6, 1)
+    t_values = np.linspace(0.5, 3.0, math.prod(t_shape)).reshape(t_shape)
+    temperature: Any = 2.5
+    if axis == -1:
+        temperature = da.from_array(t_values, chunks=(4, 1))
+    fn = getattr(ps, name)
+    options = {"axis": axis, "where": where, "temperature": temperature}
+    out = run(fn, da.from_array(x, chunks=chunks), **options)
+    t_ref = t_values if axis == -1 else 2.5
+    _check(name, out, x, "float64", axis=axis, where=mask, temperature=t_ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_forward_low_precision(run: Callable[..., np.ndarray], name: str, dtype: str) -> None:
+    x, _ = _edge_rows()
+    x = ref.round_to(np.clip(np.nan_to_num(x, nan=0.0), -6e4, 6e4), dtype)
+    out = run(getattr(ps, name), da.from_array(x.astype(dtype), chunks=(3, 5)), axis=-1)
+    _check(name, out, x, dtype, axis=-1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks", "axis"),
+    [((4, 6, 8), (2, 3, 4), (1, 2)), ((4, 6, 8), (2, 6, 3), (0, 2)), ((4, 6, 8), (4, 2, 8), -2)],
+)
+def test_tuple_axes(run: Callable[..., np.ndarray], shape: Any, chunks: Any, axis: Any) -> None:
+    x = np.random.default_rng(3).normal(scale=5.0, size=shape)
+    x[1, 2, 3] = x[1, 4, 7] = INF
+    mask = np.random.default_rng(4).random(shape) > 0.2
+    where = da.from_array(mask, chunks=(3, 4, 5))
+    for name in ("softmax", "log_softmax"):
+        out = run(getattr(ps, name), da.from_array(x, chunks=chunks), axis=axis, where=where)
+        _check(name, out, x, "float64", axis=axis, where=mask)
+    out = run(ps.logsumexp, da.from_array(x, chunks=chunks), axis=axis, where=where)
+    exact = ref.logsumexp(x, axis=axis, where=mask)
+    bound = ref.bound_logsumexp(x, axis=axis, where=mask)
+    ref.check(out, exact, bound, "float64", relative=False, context=f"logsumexp {axis}")
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("layout", ["whole rows", "split axis", "many small chunks", "axis None"])
+def test_logsumexp_layouts(run: Callable[..., np.ndarray], layout: str, keepdims: bool) -> None:
+    chunks, axis = FORWARD_LAYOUTS[layout]
+    x, mask = _edge_rows()
+    where = da.from_array(mask, chunks=(5, 3))
+    out = run(
+        ps.logsumexp, da.from_array(x, chunks=chunks), axis=axis, where=where, keepdims=keepdims
+    )
+    exact = ref.logsumexp(x, axis=axis, where=mask, keepdims=keepdims)
+    bound = ref.bound_logsumexp(x, axis=axis, where=mask, keepdims=keepdims)
+    ref.check(out, exact, bound, "float64", relative=False, context=f"logsumexp {layout}")
+
+
+DERIVATIVES = {
+    "softmax_backward": (ref.softmax_vjp, ref.softmax),
+    "softmax_jvp": (ref.softmax_vjp, ref.softmax),
+    "log_softmax_backward": (ref.log_softmax_vjp, ref.log_softmax),
+    "log_softmax_jvp": (ref.log_softmax_jvp, ref.log_softmax),
+}
+
+
+@pytest.mark.parametrize("kind", DERIVATIVES)
+@pytest.mark.parametrize("layout", ["whole rows", "split axis", "many small chunks", "axis None"])
+def test_derivative_layouts(run: Callable[..., np.ndarray], layout: str, kind: str) -> None:
+    chunks, axis = FORWARD_LAYOUTS[layout]
+    rng = np.random.default_rng(11)
+    x = rng.normal(scale=3.0, size=(6, 12))
+    x[2, 3] = -INF  # true VJP there: 0 for softmax, g/T for log_softmax
+    mask = rng.random((6, 12)) > 0.25
+    mask[4] = False
+    exact_of, forward_of = DERIVATIVES[kind]
+    temperature = 1.5
+    y = forward_of(x, axis=axis, where=mask, temperature=temperature).hi  # the forward, exactly
+    g = rng.normal(size=(6, 12))
+    options = {"axis": axis, "where": mask, "temperature": temperature}
+    out = run(
+        getattr(ps, kind),
+        da.from_array(g, chunks=(3, 4)),  # the vector chunked unlike the primary
+        da.from_array(y, chunks=chunks),
+        axis=axis,
+        where=da.from_array(mask, chunks=(2, 7)),
+        temperature=temperature,
+    )
+    exact = exact_of(g, y, **options)
+    scale = ref.derivative_scale(kind, g, y, **options)
+    n = ref.slice_size(x.shape, axis)
+    ref.check(
+        out,
+        exact,
+        ref.bound_derivative(n),
+        "float64",
+        relative=False,
+        scale=scale,
+        floor=0.0,
+        context=f"{kind} {layout}",
+    )
+    assert np.all(out[~mask] == 0), "masked entries must get exactly 0"
+
+
+CE_LAYOUTS = {
+    "whole classes": ((3, 5), (4,), -1),
+    "classes on axis 0": ((5, 3), (5,), 0),
+    "split classes": ((3, 2), (4,), -1),
+}
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("layout", CE_LAYOUTS)
+def test_cross_entropy_layouts(run: Callable[..., np.ndarray], layout: str, reduction: str) -> None:
+    x_chunks, label_chunks, axis = CE_LAYOUTS[layout]
+    rng = np.random.default_rng(5)
+    logits = rng.normal(scale=2.0, size=(8, 5))
+    labels = rng.integers(0, 5, size=8)
+    labels[[2, 6]] = -100  # ignored samples in two label chunks
+    mask = rng.random((8, 5)) > 0.15
+    mask[np.arange(8), np.where(labels >= 0, labels, 0)] = True  # no label on a masked class
+    mask[5] = False  # a sample with every class masked: ignored
+    weight = rng.uniform(0.5, 2.0, size=5)
+    if axis == 0:
+        logits, mask = logits.T.copy(), mask.T.copy()
+    options: dict[str, Any] = {
+        "axis": axis,
+        "ignore_index": -100,
+        "label_smoothing": 0.1,
+        "reduction": reduction,
+    }
+    arrays = (da.from_array(logits, chunks=x_chunks), da.from_array(labels, chunks=label_chunks))
+    dask_options = {
+        **options,
+        "weight": da.from_array(weight, chunks=2),
+        "where": da.from_array(mask, chunks=(2, 2)),
+    }
+    np_options = {**options, "weight": weight, "where": mask}
+    loss = run(ps.cross_entropy, *arrays, **dask_options)
+    expected = np.asarray(ce_ref.loss(logits, labels, **np_options), dtype=np.float64)
+    np.testing.assert_allclose(loss, expected, rtol=1e-12, atol=1e-14)
+    grad = None
+    if reduction == "none":
+        grad = rng.normal(size=8)
+        dask_options["grad"] = da.from_array(grad, chunks=3)
+    dlogits = run(ps.cross_entropy_backward, *arrays, **dask_options)
+    fd = ce_ref.fd_gradient(logits, labels, grad=grad, **np_options)
+    np.testing.assert_allclose(dlogits, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_soft_targets_chunked_unlike_logits(run: Callable[..., np.ndarray]) -> None:
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(6, 4))
+    target = rng.dirichlet(np.ones(4), size=6)
+    loss = run(
+        ps.cross_entropy,
+        da.from_array(logits, chunks=(2, 4)),
+        da.from_array(target, chunks=(3, 2)),
+        reduction="mean",
+    )
+    expected = ce_ref.loss(logits, target, reduction="mean")
+    np.testing.assert_allclose(loss, expected, rtol=1e-12)
+
+
+def _explode(block: np.ndarray) -> np.ndarray:
+    raise RuntimeError("this graph must not be computed while it is built")
+
+
+def test_calls_stay_lazy(backend: Any) -> None:
+    """Every function builds its graph on an array whose compute raises, without raising."""
+    x = da.ones((6, 12), chunks=(3, 5)).map_blocks(_explode, dtype=np.float64)
+    whole = da.ones((6, 12), chunks=(3, 12)).map_blocks(_explode, dtype=np.float64)
+    labels = da.zeros(6, dtype=np.int64, chunks=3).map_blocks(_explode, dtype=np.int64)
+    weight = da.ones(12, chunks=5).map_blocks(_explode, dtype=np.float64)
+    with backend.forbid_sync():
+        outs = [
+            ps.softmax(x),
+            ps.log_softmax(x, where=x > 0, temperature=x[:, :1] + 1),
+            ps.logsumexp(whole, axis=1),
+            ps.softmax_backward(x, x),
+            ps.log_softmax_jvp(whole, whole, axis=None),
+            ps.cross_entropy(whole, labels, weight=weight),
+            ps.cross_entropy_backward(whole, labels, weight=weight, label_smoothing=0.2),
+            ps.cross_entropy(x, labels, reduction="sum"),
+        ]
+    for out in outs:
+        assert isinstance(out, da.Array)
+        with pytest.raises(RuntimeError, match="must not be computed"):
+            out.compute(scheduler="synchronous")
+
+
+def test_graph_of_ten_thousand_chunks_builds_quickly(backend: Any) -> None:
+    """The call (graph construction, SPEC's scale-out target) takes under a second for 10^4
+    chunks, whole rows, split rows and ``axis=None`` alike. (Dask materialises the tasks
+    later, at compute time: about as long per task as its own reductions.)"""
+    import time
+
+    cases = (((10_000, 100), (1, 100), -1), ((100, 10_000), (100, 1), -1))
+    cases += (((100, 100), (1, 1), None),)
+    for shape, chunks, axis in cases:
+        x = da.zeros(shape, chunks=chunks)
+        assert math.prod(x.numblocks) == 10_000
+        for fn in (ps.softmax, ps.log_softmax, ps.logsumexp):
+            start = time.perf_counter()
+            fn(x, axis=axis)
+            elapsed = time.perf_counter() - start
+            assert elapsed < 1.0, f"{fn.__name__} {chunks}: {elapsed:.2f} s to build"
