@@ -1,0 +1,298 @@
+"""Scale-out on Dask: NumPy in one thread against Dask with 1 and 2 workers (SPEC section 4).
+
+``python -m benchmarks.scaling`` times one float64 softmax over the last axis of an array of
+``--mib`` MiB (default 512) in one run, interleaved: the public function on a NumPy array (the
+pure NumPy path, one thread), and on Dask arrays with whole-row chunks and with chunks that
+split the axis in two, on the threaded scheduler (1 and 2 threads) and on
+``distributed.LocalCluster`` (1 and 2 single-threaded worker processes, loopback). Each round
+takes one sample of every configuration in a fresh random order, so the neighbours' load hits
+all alike; the median over rounds is reported, with ``uptime``'s load before and after.
+
+Dask results are timed as ``persist`` (the result stays in the workers' memory, as a user
+would keep it for the next step), inputs already in memory (NumPy: the array; threads: the
+same array in chunks; processes: generated on the workers). Throughput is input bytes per
+second. Writes ``scaling.json`` and ``scaling.md`` under ``benchmarks/results/<name>/``.
+
+Examples
+--------
+``python -m benchmarks.scaling --quick`` (64 MiB, 3 rounds) or
+``python -m benchmarks.scaling --mib 512 --rounds 7 --name scaling-2cpu``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PORTABLE_SOFTMAX_PATH", "numpy")  # the pure NumPy path, no numba
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = 4096
+TARGET_WORKERS = 1.6
+"""SPEC: 2 workers at least 1.6x the throughput of 1 worker ..."""
+TARGET_NUMPY = 1.4
+"""... and at least 1.4x the single-thread NumPy call."""
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _cpu() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _shape(mib: int) -> tuple[int, int]:
+    rows = max(16, mib * 2**20 // (8 * COLUMNS))
+    return rows - rows % 16, COLUMNS
+
+
+def _chunks(shape: tuple[int, int], layout: str) -> tuple[int, int]:
+    """32 MiB chunks where possible (16 per 512 MiB: 8 per worker), fewer for small arrays:
+    whole rows, or half rows (the axis split in two)."""
+    rows, n = shape
+    per_chunk = max(1, min(rows // 4, 32 * 2**20 // (8 * n)))
+    if layout == "whole rows":
+        return per_chunk, n
+    return 2 * per_chunk, n // 2
+
+
+@contextmanager
+def _cluster(workers: int) -> Iterator[Any]:
+    """A LocalCluster of ``workers`` single-threaded processes that find this checkout."""
+    import distributed
+
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), saved) if p)
+    try:
+        cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    with (
+        cluster,
+        distributed.Client(  # type: ignore[no-untyped-call]
+            cluster, set_as_default=False
+        ) as client,
+    ):
+        yield client
+
+
+def _configurations(stack: ExitStack, x: np.ndarray) -> dict[str, Callable[[], None]]:
+    """name -> one timed call; clusters and inputs are set up here, outside the timing."""
+    import dask.array as da
+
+    import portable_softmax as ps
+
+    configs: dict[str, Callable[[], None]] = {"numpy, 1 thread": lambda: _drop(ps.softmax(x))}
+    for layout in ("whole rows", "split axis"):
+        chunks = _chunks(x.shape, layout)
+        xd = da.from_array(x, chunks=chunks)  # type: ignore[no-untyped-call]
+        for workers in (1, 2):
+
+            def threaded(xd: Any = xd, workers: int = workers) -> None:
+                _drop(ps.softmax(xd).persist(scheduler="threads", num_workers=workers))
+
+            configs[f"dask threads {workers}, {layout}"] = threaded
+    for workers in (1, 2):
+        client = stack.enter_context(_cluster(workers))
+        for layout in ("whole rows", "split axis"):
+            chunks = _chunks(x.shape, layout)
+            rng = da.random.default_rng(0)  # type: ignore[no-untyped-call]
+            xd = client.persist(rng.standard_normal(x.shape, chunks=chunks))
+            _wait(client, xd)
+
+            def processes(xd: Any = xd, client: Any = client) -> None:
+                y = client.persist(ps.softmax(xd))
+                _wait(client, y)
+                del y
+
+            configs[f"dask processes {workers}, {layout}"] = processes
+    return configs
+
+
+def _wait(client: Any, collection: Any) -> None:
+    """Until ``collection``'s blocks are in the workers' memory (none comes back here)."""
+    import distributed
+
+    with client.as_current():
+        distributed.wait(collection)  # type: ignore[no-untyped-call]
+
+
+def _drop(result: Any) -> None:
+    del result
+
+
+def _graph_build_seconds() -> dict[str, float]:
+    """Seconds to build (not compute) the graph of a softmax over 10^4 chunks."""
+    import dask.array as da
+
+    import portable_softmax as ps
+
+    out = {}
+    for name, shape, chunks in (
+        ("whole rows", (10_000, 100), (1, 100)),
+        ("split axis", (100, 10_000), (100, 1)),
+    ):
+        x = da.zeros(shape, chunks=chunks)
+        start = time.perf_counter()
+        ps.softmax(x)
+        out[name] = time.perf_counter() - start
+    return out
+
+
+def run(mib: int, rounds: int) -> dict[str, Any]:
+    """Time every configuration ``rounds`` times, interleaved; return the report."""
+    shape = _shape(mib)
+    x = np.random.default_rng(0).standard_normal(shape)
+    load_before = _load()
+    samples: dict[str, list[float]] = {}
+    with ExitStack() as stack:
+        configs = _configurations(stack, x)
+        for call in configs.values():  # warm-up: imports, pools, first-touch of the pages
+            call()
+        for _ in range(rounds):
+            order = list(configs)
+            random.shuffle(order)
+            for name in order:
+                start = time.perf_counter()
+                configs[name]()
+                samples.setdefault(name, []).append(time.perf_counter() - start)
+    nbytes = x.nbytes
+    rows: list[dict[str, Any]] = []
+    numpy_time = statistics.median(samples["numpy, 1 thread"])
+    for name in configs:  # in the configurations' order, not the last round's
+        values = samples[name]
+        median = statistics.median(values)
+        rows.append(
+            {
+                "configuration": name,
+                "median_s": median,
+                "samples_s": values,
+                "throughput_GBps": nbytes / median / 1e9,
+                "vs_numpy": numpy_time / median,
+            }
+        )
+    by_name = {r["configuration"]: r for r in rows}
+    targets = []
+    for mode in ("threads", "processes"):
+        for layout in ("whole rows", "split axis"):
+            one = by_name[f"dask {mode} 1, {layout}"]
+            two = by_name[f"dask {mode} 2, {layout}"]
+            per_worker = one["median_s"] / two["median_s"]
+            targets.append(
+                {
+                    "mode": mode,
+                    "layout": layout,
+                    "two_vs_one": per_worker,
+                    "two_vs_numpy": two["vs_numpy"],
+                    "meets": per_worker >= TARGET_WORKERS and two["vs_numpy"] >= TARGET_NUMPY,
+                }
+            )
+    import dask
+
+    return {
+        "shape": shape,
+        "dtype": "float64",
+        "mib": nbytes / 2**20,
+        "rounds": rounds,
+        "cpu": _cpu(),
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "versions": {"numpy": np.__version__, "dask": str(getattr(dask, "__version__", "?"))},
+        "python": sys.version.split()[0],
+        "graph_build_s_10k_chunks": _graph_build_seconds(),
+        "rows": rows,
+        "targets": targets,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables."""
+    lines = [
+        f"float64 softmax over the last axis of {report['shape']} ({report['mib']:.0f} MiB), "
+        f"median of {report['rounds']} interleaved rounds; {report['cpu']}, "
+        f"{report['cores']} cores; load (uptime) before {report['load_before']}, after "
+        f"{report['load_after']}. Dask timed as `persist`; throughput = input bytes / time.",
+        "",
+        "| configuration | median s | GB/s | vs NumPy 1 thread |",
+        "|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['configuration']} | {r['median_s']:.3f} | {r['throughput_GBps']:.2f} "
+            f"| {r['vs_numpy']:.2f}x |"
+        )
+    lines += [
+        "",
+        f"| mode | layout | 2 workers vs 1 (target {TARGET_WORKERS}x) "
+        f"| 2 workers vs NumPy (target {TARGET_NUMPY}x) | met |",
+        "|---|---|---|---|---|",
+    ]
+    for t in report["targets"]:
+        lines.append(
+            f"| {t['mode']} | {t['layout']} | {t['two_vs_one']:.2f}x | {t['two_vs_numpy']:.2f}x "
+            f"| {'yes' if t['meets'] else 'no'} |"
+        )
+    build = report["graph_build_s_10k_chunks"]
+    lines += [
+        "",
+        "Graph building for 10^4 chunks (the call, nothing computed): "
+        + ", ".join(f"{k} {v:.3f} s" for k, v in build.items())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
+    parser.add_argument("--mib", type=int, default=512, help="array size in MiB (float64)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--quick", action="store_true", help="64 MiB, 3 rounds")
+    parser.add_argument("--name", default="scaling-latest", help="folder under results/")
+    args = parser.parse_args(argv)
+    mib, rounds = (64, 3) if args.quick else (args.mib, args.rounds)
+    report = run(mib, rounds)
+    out = ROOT / "benchmarks" / "results" / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scaling.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (out / "scaling.md").write_text(text)
+    print(text)
+    print(f"written to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
