@@ -7,8 +7,8 @@ the denominator ``D = sum_n sum_c w_c t_nc``, whose per-sample terms come from t
 "denominator" kernel (no exponential). The gradient of ``"sum"`` and ``"mean"`` is the
 per-sample gradient scaled by ``grad`` or ``grad / D`` (0 when ``D`` is 0), passed to the
 chunks as a per-sample ``grad``. Labels and probabilities are rechunked to the logits' chunks,
-the class weight ``(C,)`` travels whole. Chunks that split the class axes are left to the
-generic path (NotImplemented).
+the class weight ``(C,)`` travels whole. Chunks that split the class axes take the tree of
+``_cross_entropy_tree``.
 """
 
 from __future__ import annotations
@@ -140,9 +140,9 @@ class _Layout:
 
 def _prepared(
     logits: Array, target: Array, grad: Array | None, options: dict[str, Any]
-) -> tuple[Any, Any, _Layout] | None:
-    """Validate; return ``(call, options, layout)``, or None for calls left to the generic
-    path (chunks splitting the class axes, no sample axis, empty or 0-d arrays)."""
+) -> tuple[Any, Any, _Layout | None] | None:
+    """Validate; return ``(call, options, layout)`` (layout None: chunks split the class
+    axes), or None for calls left to the generic path (no sample axis, empty or 0-d)."""
     weight, where = options["weight"], options["where"]
     if not takes(logits, target, weight, where, grad):
         return None
@@ -151,7 +151,7 @@ def _prepared(
     if call.slices.empty or call.slices.added_axis or len(axes) == logits.ndim:
         return None
     if not whole_slices(logits, axes):
-        return None
+        return call, (checked, grad_c), None
     return call, (checked, grad_c), _Layout(logits, target, call, weight, where)
 
 
@@ -170,6 +170,8 @@ def cross_entropy(logits: Array, target: Array, /, **options: Any) -> Array:
     if prepared is None:
         return NotImplemented
     call, (checked, _), layout = prepared
+    if layout is None:
+        return _tree_loss(call, checked.reduction)
     block_options = _block_options(call, options)
     if checked.reduction == "none":
         return layout.per_chunk("cross_entropy", logits, block_options, None, call.result_dtype)
@@ -177,10 +179,11 @@ def cross_entropy(logits: Array, target: Array, /, **options: Any) -> Array:
     losses = layout.per_chunk("cross_entropy", compute, block_options, None, compute.dtype)
     total = tree_sum(losses, None, keepdims=False)
     if checked.reduction == "sum":
-        return total.map_blocks(_cast_block, result_dtype=call.result_dtype)
-    return total.map_blocks(
-        _mean_block, layout.denominator(), result_dtype=call.result_dtype, dtype=call.result_dtype
-    )
+        return total.map_blocks(
+            _cast_block, result_dtype=call.result_dtype, dtype=call.result_dtype
+        )
+    dtype = call.result_dtype
+    return total.map_blocks(_mean_block, layout.denominator(), result_dtype=dtype, dtype=dtype)
 
 
 def cross_entropy_backward(logits: Array, target: Array, /, **options: Any) -> Array:
@@ -193,10 +196,11 @@ def cross_entropy_backward(logits: Array, target: Array, /, **options: Any) -> A
     if prepared is None:
         return NotImplemented
     call, (checked, grad_c), layout = prepared
+    if layout is None:
+        return _tree_gradient(call, checked.reduction, grad_c)
     scale = grad_c
     if checked.reduction == "mean":
-        one = da.ones((), dtype=call.operands[0].dtype) if grad_c is None else grad_c
-        scale = one.map_blocks(_mean_block, layout.denominator(), result_dtype=one.dtype)
+        scale = _mean_scale(call, grad_c, layout.denominator())
     if scale is not None and scale.ndim == 0:  # "sum" and "mean": the same for every sample
         scale = da.broadcast_to(  # type: ignore[no-untyped-call]
             scale, layout.sample_shape, chunks=layout.sample_chunks
@@ -206,3 +210,42 @@ def cross_entropy_backward(logits: Array, target: Array, /, **options: Any) -> A
     return layout.per_chunk(
         "cross_entropy_backward", logits, _block_options(call, options), scale, call.result_dtype
     )
+
+
+def _mean_scale(call: Any, grad: Array | None, denominator: Array) -> Array:
+    """``grad / D`` (``1 / D`` without grad), 0 when ``D == 0``, as a 0-d Dask array."""
+    import dask.array as da
+
+    dtype = call.operands[0].dtype
+    one = da.ones((), dtype=dtype) if grad is None else grad
+    return one.map_blocks(_mean_block, denominator, result_dtype=dtype, dtype=dtype)
+
+
+def _tree_loss(call: Any, reduction: str) -> Array:
+    from ._cross_entropy_tree import Tree
+
+    tree = Tree(call)
+    losses = tree.per_sample("loss")
+    dtype = call.result_dtype
+    if reduction == "none":
+        squeezed = losses.squeeze(axis=call.slices.axes)
+        return squeezed.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)
+    total = tree_sum(losses, None, keepdims=False)
+    if reduction == "sum":
+        return total.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)
+    return total.map_blocks(_mean_block, tree.denominator(), result_dtype=dtype, dtype=dtype)
+
+
+def _tree_gradient(call: Any, reduction: str, grad: Array | None) -> Array:
+    import dask.array as da
+
+    from ._cross_entropy_tree import Tree
+
+    tree = Tree(call)
+    scale = grad
+    if reduction == "mean":
+        scale = _mean_scale(call, grad, tree.denominator())
+    elif scale is not None and scale.ndim > 0:  # per sample: keepdims, like the logits
+        expanded = da.expand_dims(scale, axis=call.slices.axes)
+        scale = aligned(expanded, tree.x)
+    return tree.gradient(scale, call.result_dtype)

@@ -23,7 +23,8 @@ def _nonzero(xp: Any, a: Any) -> Any:
     return xp.where(a == 0, 1.0, a)
 
 
-def _softmax_general(local: Any, x: Any, record: Any) -> Any:
+def softmax_of(local: Any, x: Any, record: Any) -> Any:
+    """softmax of block ``x`` from the merged ``record`` of its slices, every edge settled."""
     xp = local.xp
     top, total, k, n = record[M], record[S], record[K], record[N]
     masked = local.fill_masked(x, -math.inf)
@@ -66,8 +67,23 @@ def _softmax_block(
             factor = xp.exp(local.shift(chunk_record[M], top)) / record[S]
             out = _rescale(e, factor, axes)
         else:
-            out = _softmax_general(local, x, record)
+            out = softmax_of(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
+
+
+def log_softmax_of(local: Any, x: Any, record: Any) -> Any:
+    """log_softmax of block ``x`` from the merged ``record`` of its slices, every edge settled."""
+    xp = local.xp
+    top, total, k, n = record[M], record[S], record[K], record[N]
+    masked = local.fill_masked(x, -math.inf)
+    out = local.shift(masked, xp.where(top == -math.inf, 0.0, top))
+    out = out - xp.log(_nonzero(xp, total))
+    out = xp.where(top == -math.inf, -math.inf, out)
+    share = -xp.log(_nonzero(xp, k))
+    out = xp.where(k > 0, xp.where(masked == math.inf, share, -math.inf), out)
+    out = xp.where(n > 0, math.nan, out)
+    out = local.fill_masked(out, -math.inf)
+    return out
 
 
 def _log_softmax_block(
@@ -83,15 +99,7 @@ def _log_softmax_block(
     mask, t, record = _split_rest(rest, has_mask, has_t, temperature)
     with quiet_floating_point(xp):
         local = _local(xp, axes, mask, t, x.dtype)
-        top, total, k, n = record[M], record[S], record[K], record[N]
-        masked = local.fill_masked(x, -math.inf)
-        out = local.shift(masked, xp.where(top == -math.inf, 0.0, top))
-        out = out - xp.log(_nonzero(xp, total))
-        out = xp.where(top == -math.inf, -math.inf, out)
-        share = -xp.log(_nonzero(xp, k))
-        out = xp.where(k > 0, xp.where(masked == math.inf, share, -math.inf), out)
-        out = xp.where(n > 0, math.nan, out)
-        out = local.fill_masked(out, -math.inf)
+        out = log_softmax_of(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
 
