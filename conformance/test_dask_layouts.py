@@ -274,18 +274,27 @@ def test_cross_entropy_layouts(run: Callable[..., np.ndarray], layout: str, redu
     np.testing.assert_allclose(dlogits, fd, rtol=1e-6, atol=1e-8)
 
 
-def test_soft_targets_chunked_unlike_logits(run: Callable[..., np.ndarray]) -> None:
+@pytest.mark.parametrize("logit_chunks", [(2, 4), (3, 2)], ids=["whole classes", "split classes"])
+def test_soft_targets_chunked_unlike_logits(
+    run: Callable[..., np.ndarray], logit_chunks: tuple[int, int]
+) -> None:
     rng = np.random.default_rng(9)
     logits = rng.normal(size=(6, 4))
+    logits[1, 2] = -INF  # 0 log 0 = 0 without smoothing; +inf loss with it
     target = rng.dirichlet(np.ones(4), size=6)
-    loss = run(
-        ps.cross_entropy,
-        da.from_array(logits, chunks=(2, 4)),
-        da.from_array(target, chunks=(3, 2)),
-        reduction="mean",
-    )
-    expected = ce_ref.loss(logits, target, reduction="mean")
-    np.testing.assert_allclose(loss, expected, rtol=1e-12)
+    target[1, 2] = 0.0
+    target[1] /= target[1].sum()
+    arrays = (da.from_array(logits, chunks=logit_chunks), da.from_array(target, chunks=(3, 3)))
+    for smoothing in (0.0, 0.2):
+        options = {"reduction": "none", "label_smoothing": smoothing}
+        loss = run(ps.cross_entropy, *arrays, **options)
+        expected = ce_ref.loss(logits, target, **options)
+        np.testing.assert_allclose(loss, expected, rtol=1e-12)
+    finite = np.where(np.isfinite(logits), logits, -3.0)
+    arrays = (da.from_array(finite, chunks=logit_chunks), arrays[1])
+    dlogits = run(ps.cross_entropy_backward, *arrays, reduction="mean", label_smoothing=0.2)
+    fd = ce_ref.fd_gradient(finite, target, reduction="mean", label_smoothing=0.2)
+    np.testing.assert_allclose(dlogits, fd, rtol=1e-6, atol=1e-8)
 
 
 def _explode(block: np.ndarray) -> np.ndarray:

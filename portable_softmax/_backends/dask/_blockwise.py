@@ -61,7 +61,7 @@ def map_whole_slices(
     if temperature is not None and not isinstance(temperature, (int, float)):
         operands.append(aligned(expand(temperature, x.ndim), x))
         keywords.append("temperature")
-    elif "temperature" in options or temperature is not None:
+    elif temperature is not None:
         options["temperature"] = temperature
     return da.map_blocks(  # type: ignore[no-untyped-call]
         _on_block,
