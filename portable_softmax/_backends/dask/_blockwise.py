@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._generic import public
 from ._graph import Array, aligned, expand, kept_chunks, meta_like
 
 
@@ -23,11 +24,9 @@ def _on_block(
     options: dict[str, Any],
 ) -> Any:
     """Call ``portable_softmax.<function>`` on one block (runs on a worker)."""
-    import portable_softmax  # at run time: workers import it once, no import cycle
-
     kwargs = dict(options)
     kwargs.update(zip(keywords, blocks[positional:], strict=True))
-    return getattr(portable_softmax, function)(*blocks[:positional], **kwargs)
+    return getattr(public(), function)(*blocks[:positional], **kwargs)
 
 
 def map_whole_slices(

@@ -17,32 +17,27 @@ from typing import Any
 
 import array_api_compat
 
-from ..._lib._quiet import quiet_floating_point
-from ..._lib._slices import Slices
 from ._blockwise import _on_block
 from ._forward import takes
+from ._generic import Slices, cross_entropy_setup, denominator_kernel, quiet_floating_point
 from ._graph import Array, aligned, expand, indices, meta_like, tree_sum, whole_slices
 
 
 def _setup(logits: Array, target: Array, grad: Array | None, options: dict[str, Any]) -> Any:
-    """The generic validation (identical errors); imported late: it imports the package."""
-    from ..._cross_entropy import _setup as generic_setup
-
-    return generic_setup(logits, target, grad, **options)
+    """The generic validation (identical errors)."""
+    return cross_entropy_setup(logits, target, grad, **options)
 
 
 def _denominator_block(
     x: Any, target: Any, *rest: Any, config: Any, axes: tuple[int, ...], has_mask: bool
 ) -> Any:
     """Per-sample ``d_n`` of one chunk (0 for samples that take no part), keepdims."""
-    from ..._lib._cross_entropy_kernels import kernel_of
-
     xp = array_api_compat.array_namespace(x)
     items = list(rest)
     mask = items.pop() if has_mask else None
     with quiet_floating_point(xp):
         local = Slices(xp, axes, mask, None, x.dtype, False, False)
-        return kernel_of(config, "denominator")(local, x, target, *items)
+        return denominator_kernel(config)(local, x, target, *items)
 
 
 def _mean_block(total: Any, d: Any, *, result_dtype: Any) -> Any:

@@ -19,8 +19,7 @@ from typing import Any
 
 import array_api_compat
 
-from ..._lib._quiet import quiet_floating_point
-from ..._lib._reductions import accurate_sum
+from ._generic import accurate_sum, quiet_floating_point
 from ._graph import Array, aligned, indices, meta_like, tree_sum
 from ._output import log_softmax_of, softmax_of
 from ._tree import _local, statistics

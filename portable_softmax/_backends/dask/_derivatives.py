@@ -12,12 +12,9 @@ from typing import Any
 
 import array_api_compat
 
-from ..._lib._arguments import normalize_axis
-from ..._lib._quiet import quiet_floating_point
-from ..._lib._reductions import accurate_sum
-from ..._lib._slices import prepare
 from ._blockwise import map_whole_slices
 from ._forward import takes
+from ._generic import accurate_sum, normalize_axis, prepare, quiet_floating_point
 from ._graph import Array, aligned, expand, indices, meta_like, tree_sum, whole_slices
 from ._tree import _local, _split_rest
 

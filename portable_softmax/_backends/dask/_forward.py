@@ -6,9 +6,8 @@ from typing import Any
 
 import array_api_compat
 
-from ..._lib._arguments import normalize_axis
-from ..._lib._slices import prepare
 from ._blockwise import map_whole_slices
+from ._generic import normalize_axis, prepare
 from ._graph import Array, whole_slices
 from ._output import forward_pass, logsumexp_pass
 from ._tree import statistics

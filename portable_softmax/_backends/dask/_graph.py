@@ -70,7 +70,7 @@ def kept_chunks(x: Array, axes: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
 def quiet_sum(block: Any, axis: Any = None, keepdims: bool = False, **_: Any) -> Any:
     """One step of a tree sum (chunk, combine or aggregate), without floating-point warnings
     on NumPy chunks: ``inf + -inf`` or an overflow is a result here, not an accident."""
-    from ..._lib._quiet import quiet_floating_point
+    from ._generic import quiet_floating_point
 
     xp = array_api_compat.array_namespace(block)
     with quiet_floating_point(xp):

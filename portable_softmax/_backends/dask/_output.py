@@ -14,7 +14,7 @@ from typing import Any
 
 import array_api_compat
 
-from ..._lib._quiet import quiet_floating_point
+from ._generic import quiet_floating_point
 from ._graph import Array, aligned, expand, indices, meta_like
 from ._tree import K, M, N, S, _local, _split_rest
 

@@ -25,9 +25,7 @@ from typing import Any
 
 import array_api_compat
 
-from ..._lib._quiet import quiet_floating_point
-from ..._lib._reductions import accurate_sum
-from ..._lib._slices import Slices
+from ._generic import Slices, accurate_sum, quiet_floating_point
 from ._graph import Array, aligned, expand, indices, meta_like
 
 M, S, K, N, T = range(5)
