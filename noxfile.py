@@ -31,7 +31,7 @@ CPU_BACKENDS: dict[str, list[str]] = {
     "array_api_strict": ["array-api-strict>=2.3"],
     "torch": [TORCH_CPU],
     "jax": ["jax[cpu]>=0.4.30"],
-    "dask": ["dask[array]>=2024.8"],
+    "dask": ["dask[array]>=2024.8", "distributed>=2024.8"],  # distributed: 2-process tests
 }
 PEERS = [TORCH_CPU, "jax[cpu]>=0.4.30", "scipy>=1.11"]
 
@@ -59,6 +59,17 @@ def tests(session: nox.Session, backend: str) -> None:
         session.install(*BENCH_DEPS)
         session.run("python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider")
         # The docstring examples must run as printed.
+        # (The Dask backend's examples need Dask: they run in the dask session.)
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            "--doctest-modules",
+            "portable_softmax",
+            "--ignore=portable_softmax/_backends/dask",
+            "-q",
+        )
+    if backend == "dask":
         session.run("python", "-m", "pytest", "--doctest-modules", "portable_softmax", "-q")
     if backend == "jax":
         # JAX computes in float32 unless asked: the float64 checks need the second run.
