@@ -209,11 +209,15 @@ def cross_entropy_backward(logits: Array, target: Array, /, **options: Any) -> A
 
 def _mean_scale(call: Any, grad: Array | None, denominator: Array) -> Array:
     """``grad / D`` (``1 / D`` without grad), 0 when ``D == 0``, as a 0-d Dask array."""
-    import dask.array as da
-
     dtype = call.operands[0].dtype
-    one = da.ones((), dtype=dtype) if grad is None else grad
-    return one.map_blocks(_mean_block, denominator, result_dtype=dtype, dtype=dtype)
+    if grad is None:  # the ones come from D's own chunk type (CuPy chunks: CuPy)
+        return denominator.map_blocks(_reciprocal_block, result_dtype=dtype, dtype=dtype)
+    return grad.map_blocks(_mean_block, denominator, result_dtype=dtype, dtype=dtype)
+
+
+def _reciprocal_block(d: Any, *, result_dtype: Any) -> Any:
+    xp = array_api_compat.array_namespace(d)
+    return _mean_block(xp.ones_like(d), d, result_dtype=result_dtype)
 
 
 def _tree_loss(call: Any, reduction: str) -> Array:

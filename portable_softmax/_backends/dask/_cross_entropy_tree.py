@@ -154,7 +154,11 @@ class Tree:
         if self.config.hard:
             axis = self.axes[0]
             shape = tuple(n if i == axis else 1 for i, n in enumerate(x.shape))
-            index = da.arange(x.shape[axis], chunks=(x.chunks[axis],), dtype=call.operands[1].dtype)
+            # the chunk type's arange: CuPy chunks get CuPy class indices
+            labels = call.operands[1]
+            index = da.arange(
+                x.shape[axis], chunks=(x.chunks[axis],), dtype=labels.dtype, like=x._meta
+            )
             operands += [index.reshape(shape), self.ind]
         if self.config.weighted:
             operands += [aligned(call.operands[2], x), self.ind]
