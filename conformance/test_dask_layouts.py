@@ -336,7 +336,7 @@ def test_graph_of_ten_thousand_chunks_builds_quickly(backend: Any) -> None:
         x = da.zeros(shape, chunks=chunks)
         assert math.prod(x.numblocks) == 10_000
         for fn in (ps.softmax, ps.log_softmax, ps.logsumexp):
-            start = time.perf_counter()
+            start = time.process_time()  # this process's CPU time: neighbours' load aside
             fn(x, axis=axis)
-            elapsed = time.perf_counter() - start
-            assert elapsed < 1.0, f"{fn.__name__} {chunks}: {elapsed:.2f} s to build"
+            elapsed = time.process_time() - start
+            assert elapsed < 1.0, f"{fn.__name__} {chunks}: {elapsed:.2f} CPU s to build"
