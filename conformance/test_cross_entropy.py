@@ -638,3 +638,27 @@ def test_probabilities_over_several_axes(backend: Any, impl: Any, axis: Any) -> 
     )
     fd = ce.fd_gradient(flat_x, flat_t, reduction="mean", **opts).reshape(x.shape)
     np.testing.assert_allclose(grad, fd, rtol=0, atol=max(1e-7, 64 * _eps(dtype)))
+
+
+@pytest.mark.values
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_smoothing_with_signed_weights_over_many_classes(
+    backend: Any, impl: Any, dtype: str, record_error: Any
+) -> None:
+    """Smoothing spreads ``eps/C`` of the target over every class; with weights of both signs
+    over 239 classes the per-sample loss is a sum with cancellation, and it must still stay
+    within the SPEC bound of mpmath (the fast paths rewrite it as ``W lse - sum_c w_c
+    (x_c - m)``; measured at most 3 eps on every path)."""
+    need_dtype(backend, dtype)
+    fn = require(impl, "cross_entropy", "reduction", "weight", "label_smoothing")
+    rng = np.random.default_rng(104)
+    n, classes = 8, 239
+    x = ref.round_to(100.0 * rng.standard_normal((n, classes)), dtype)
+    labels = rng.integers(0, classes, n)
+    options = {"weight": ref.round_to(rng.standard_normal(classes), dtype), "label_smoothing": 0.1}
+    out = ce.run(backend, fn, x, labels, dtype, shape=(n,), reduction="none", **options)
+    exact = ce.mp_losses(x, labels, **options)
+    bound = math.log(classes) + 8 + 2 * math.ceil(math.log2(classes))
+    err = np.abs(out - exact) / (_eps(dtype) * (np.abs(exact) + 1.0))
+    record_error(float(err.max()), bound)
+    assert err.max() <= bound, (err.max(), bound, out, exact)
