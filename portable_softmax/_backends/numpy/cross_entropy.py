@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._config import edges_enabled
 from ..._generic.cross_entropy_kernels import kernel_of
 from ..._lib._slices import Slices
 from .blocks import finite
@@ -141,7 +142,7 @@ def losses(plan: Plan) -> np.ndarray:
     coef = plan.w_y if plan.smoothing == 0 else plan.w_y * (1 - plan.smoothing)
     if plan.weight is not None or plan.smoothing or plan.counted is not None:
         out = np.where(coef == 0, 0.0, coef * out).astype(rows.dtype, copy=False)  # 0 log 0
-    bad = ~np.isfinite(m)
+    spread_ok: np.ndarray | None = None
     if plan.smoothing:  # + (eps/C) (sum_w log s - sum_c w_c (x_c - m)), by blocks
         spread = np.empty_like(out)
 
@@ -150,10 +151,11 @@ def losses(plan: Plan) -> np.ndarray:
             spread[block] = shifted.sum(axis=1) if plan.weight is None else shifted @ plan.weight
 
         _by_blocks(plan, step)
-        bad |= ~np.isfinite(spread)  # a -inf logit meets smoothing: the portable kernel
+        spread_ok = np.isfinite(spread)  # a -inf logit meets smoothing: the portable kernel
         out += plan.share * (plan.sum_w * np.log(s) - spread)
-    if finite(m) and not bad.any():
+    if finite(m) and (spread_ok is None or not edges_enabled() or spread_ok.all()):
         return out
+    bad = ~np.isfinite(m) if spread_ok is None else ~(np.isfinite(m) & spread_ok)
     out[bad] = _portable(plan, "loss", bad)[:, 0]
     return out
 
