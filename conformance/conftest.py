@@ -162,14 +162,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The path dimension is portable_softmax's: another implementation runs once per backend.
+    # (its first slot in the run: the generic one unless --path or PORTABLE_SOFTMAX_PATH
+    # leaves only fast paths)
     selection = config.stash[_SELECTION]
+    first: dict[str, str] = {}
+    for slot in reversed(selection.backends):
+        if slot.path == "generic" or slot.backend.name not in first:
+            first[slot.backend.name] = slot.id
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "backend" in params and "impl" in params:
             slot = selection.slot(params["backend"])
             impl = selection.impl(params["impl"]).obj
-            if impl_name(impl) != "portable_softmax" and slot.path != "generic":
+            if impl_name(impl) != "portable_softmax" and first[slot.backend.name] != slot.id:
                 drop.append(item)
                 continue
         if "backend" in params:
