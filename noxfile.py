@@ -163,7 +163,7 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
 def tests(session: nox.Session, suite: str) -> None:
     """The conformance suite: every CPU backend in one virtualenv (JAX also in float64 mode,
     plus the benchmark harness's tests and the docstring examples), and NumPy without Numba."""
-    _suite(session, suite, "default")
+    _suite(session, suite, "ci")
 
 
 @nox.session(name="tests-long", default=False)
