@@ -129,6 +129,12 @@ def _pytest(
 def _suite(session: nox.Session, suite: str, profile: str) -> None:
     """Install one suite's virtualenv and run it (shared by ``tests`` and ``tests-long``)."""
     backends, deps = SUITES[suite]
+    # PORTABLE_SOFTMAX_BACKENDS=torch,jax nox -s "tests(cpu)": only those (same installs).
+    only = [b.strip() for b in os.environ.get("PORTABLE_SOFTMAX_BACKENDS", "").split(",")]
+    if any(only):
+        backends = [b for b in backends if b in only]
+        if not backends:
+            session.skip(f"PORTABLE_SOFTMAX_BACKENDS={','.join(only)}: none of them in {suite}")
     with _timed(session, "total"):
         with _timed(session, "install"):
             _install(session, "-e", ".", *TEST_DEPS, XDIST, *deps)
