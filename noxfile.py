@@ -167,8 +167,11 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
 @nox.session
 @nox.parametrize("suite", list(SUITES), ids=list(SUITES))
 def tests(session: nox.Session, suite: str) -> None:
-    """The conformance suite: every CPU backend in one virtualenv (JAX also in float64 mode,
-    plus the benchmark harness's tests and the docstring examples), and NumPy without Numba."""
+    """The conformance suite in one virtualenv: every CPU backend (cpu) or NumPy alone.
+
+    ``cpu`` also runs JAX with ``JAX_ENABLE_X64=1``, the benchmark harness's tests and the
+    docstring examples.
+    """
     _suite(session, suite, "ci")
 
 
