@@ -1,20 +1,34 @@
-"""Nox sessions: the conformance suite per backend, lint, the peer matrix and the benchmarks.
+# /// script
+# dependencies = ["nox[uv]>=2025.2.9"]
+# ///
+"""Nox sessions: the conformance suite, lint, the peer matrix and the benchmarks.
 
-``nox -s tests`` runs the suite on every CPU backend, one virtualenv each;
-``nox -s "tests(numpy)"`` runs one. ``nox -s "tests(cupy)"`` needs an NVIDIA GPU and is never
-part of the default run. Sessions use virtualenv + pip because the CPU build of PyTorch that
-this project pins is installed from local wheel files that only pip looks at.
+``nox -s tests`` runs the suite on every CPU backend in two virtualenvs: ``tests(cpu)`` holds
+every CPU backend (NumPy with Numba, array-api-strict, PyTorch (CPU), JAX, Dask) and runs them
+in one pytest process spread over the cores by pytest-xdist, then JAX again with
+``JAX_ENABLE_X64=1``; ``tests(numpy-without-numba)`` is NumPy alone, as a user without Numba
+has it. ``nox -s tests-long`` is the same with 1000 Hypothesis examples per property.
+``nox -s "tests(cupy)"`` needs an NVIDIA GPU and is never part of the default run.
+
+The script block above makes ``pip install nox && nox`` bring uv (``nox[uv]``) into a small
+environment of its own, so the sessions install with uv (seconds, not minutes); without uv
+they fall back to virtualenv + pip.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import nox
 
 nox.needs_version = ">=2025.2.9"
-nox.options.default_venv_backend = "virtualenv"
+nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
@@ -25,9 +39,11 @@ LINT_DEPS = nox.project.dependency_groups(PYPROJECT, "lint")
 
 # The CPU build on local disk; an unpinned "torch" pulls a multi-GB CUDA build.
 TORCH_CPU = "torch==2.13.0"
+# pytest-xdist: the suite spreads over the cores (one worker per core with -n auto).
+XDIST = "pytest-xdist>=3.6"
 
 CPU_BACKENDS: dict[str, list[str]] = {
-    "numpy": [],
+    "numpy": ["numba>=0.60"],  # the compiled kernels' path; tests(numpy-without-numba) has none
     "array_api_strict": ["array-api-strict>=2.3"],
     "torch": [TORCH_CPU],
     "jax": ["jax[cpu]>=0.4.30"],
@@ -35,46 +51,140 @@ CPU_BACKENDS: dict[str, list[str]] = {
 }
 PEERS = [TORCH_CPU, "jax[cpu]>=0.4.30", "scipy>=1.11"]
 
+# Each test session: the backends it runs in one pytest process, and its extra installs.
+SUITES: dict[str, tuple[list[str], list[str]]] = {
+    "cpu": (list(CPU_BACKENDS), [dep for deps in CPU_BACKENDS.values() for dep in deps]),
+    "numpy-without-numba": (["numpy"], []),
+}
+
+
+def _find_links() -> list[str]:
+    """pip's find-links (config files, PIP_FIND_LINKS) as uv arguments: uv reads neither.
+
+    This is where the CPU build of PyTorch lies on machines that ship it as a local wheel;
+    pip finds it by itself, uv only when told.
+    """
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    links: list[str] = []
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(".find-links"):
+            links += [v for v in value.strip("'\"").split() if v not in links]
+    return [arg for link in links for arg in ("--find-links", link)]
+
+
+def _install(session: nox.Session, *packages: str) -> None:
+    extra = _find_links() if session.venv_backend == "uv" else []
+    session.install(*extra, *packages)
+
+
+@contextmanager
+def _timed(session: nox.Session, what: str) -> Iterator[None]:
+    """Log how long ``what`` took, also when it fails (``.ci/run`` prints these lines)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        session.log(f"session time: {session.name} {what} {time.perf_counter() - start:.0f} s")
+
 
 def _pytest(
-    session: nox.Session, backends: list[str], *extra: str, success_codes: tuple[int, ...] = (0,)
+    session: nox.Session,
+    backends: list[str],
+    *extra: str,
+    success_codes: tuple[int, ...] = (0,),
+    env: dict[str, str] | None = None,
+    tests: str = "conformance",
 ) -> None:
-    """Run the conformance suite on the backends named (asked for explicitly: missing = error)."""
+    """Run the conformance suite on the backends named (asked for explicitly: missing = error);
+    its conftest prints the counts per backend and path (one process runs several)."""
     selection = [arg for backend in backends for arg in ("--backend", backend)]
-    pytest_args = ["conformance", *selection, "-q", "-p", "no:cacheprovider", *extra]
+    pytest_args = [tests, *selection, "-q", "-p", "no:cacheprovider", *extra]
     session.run(
-        "python", "-m", "pytest", *pytest_args, *session.posargs, success_codes=success_codes
+        "python",
+        "-m",
+        "pytest",
+        *pytest_args,
+        *session.posargs,
+        success_codes=success_codes,
+        env=env,
     )
 
 
+def _suite(session: nox.Session, suite: str, profile: str) -> None:
+    """Install one suite's virtualenv and run it (shared by ``tests`` and ``tests-long``)."""
+    backends, deps = SUITES[suite]
+    # PORTABLE_SOFTMAX_BACKENDS=torch,jax nox -s "tests(cpu)": only those (same installs).
+    only = [b.strip() for b in os.environ.get("PORTABLE_SOFTMAX_BACKENDS", "").split(",")]
+    if any(only):
+        backends = [b for b in backends if b in only]
+        if not backends:
+            session.skip(f"PORTABLE_SOFTMAX_BACKENDS={','.join(only)}: none of them in {suite}")
+    with _timed(session, "total"):
+        with _timed(session, "install"):
+            _install(session, "-e", ".", *TEST_DEPS, XDIST, *deps)
+        session.env["PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE"] = profile
+        # JAX compiles every operation anew for each shape and dtype. Its persistent cache,
+        # shared by the xdist workers and by the float32 and x64 runs (float32 programs are
+        # the same in both), turns most of those compilations into reads; "0" caches even
+        # the cheap ones, which are most of them. Kept in the session's tmp for re-runs.
+        session.env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(session.create_tmp(), "jax")
+        session.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        session.env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+        session.env["JAX_PLATFORMS"] = "cpu"  # no probing for accelerators: CPU backends
+        with _timed(session, "pytest"):
+            # the CUDA kernels' CPU emulation compiles C++ for a minute: nox -s cuda-compile
+            _pytest(session, backends, "-n", "auto", "--ignore=conformance/test_cupy_emulated.py")
+        if "jax" in backends:
+            # JAX computes in float32 unless asked: the float64 checks need a second process.
+            with _timed(session, "pytest (jax, JAX_ENABLE_X64=1)"):
+                _pytest(session, ["jax"], "-n", "auto", env={"JAX_ENABLE_X64": "1"})
+        if suite == "cpu":
+            with _timed(session, "harness tests and doctests"):
+                # The benchmark harness's own tests (references, statistics, CLI); they time
+                # nothing. Then the docstring examples, which must run as printed.
+                _install(session, *BENCH_DEPS)
+                session.run(
+                    "python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider"
+                )
+                # (_backends/cupy/_kernels.py imports CuPy: it has no examples, and no GPU here)
+                session.run(
+                    "python",
+                    "-m",
+                    "pytest",
+                    "--doctest-modules",
+                    "portable_softmax",
+                    "--ignore=portable_softmax/_backends/cupy/_kernels.py",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                )
+
+
 @nox.session
-@nox.parametrize("backend", [nox.param(name, id=name) for name in CPU_BACKENDS])
-def tests(session: nox.Session, backend: str) -> None:
-    """The conformance suite on one CPU backend (JAX also in float64 mode; NumPy also the
-    benchmark harness's tests and the docstring examples)."""
-    session.install("-e", ".", *TEST_DEPS, *CPU_BACKENDS[backend])
-    _pytest(session, [backend])
-    if backend == "numpy":
-        # The benchmark harness's own tests (references, statistics, CLI); they time nothing.
-        session.install(*BENCH_DEPS)
-        session.run("python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider")
-        # The docstring examples must run as printed.
-        # (The Dask backend's examples need Dask: they run in the dask session.)
-        session.run(
-            "python",
-            "-m",
-            "pytest",
-            "--doctest-modules",
-            "portable_softmax",
-            "--ignore=portable_softmax/_backends/dask",
-            "-q",
-        )
-    if backend == "dask":
-        session.run("python", "-m", "pytest", "--doctest-modules", "portable_softmax", "-q")
-    if backend == "jax":
-        # JAX computes in float32 unless asked: the float64 checks need the second run.
-        session.env["JAX_ENABLE_X64"] = "1"
-        _pytest(session, [backend])
+@nox.parametrize("suite", list(SUITES), ids=list(SUITES))
+def tests(session: nox.Session, suite: str) -> None:
+    """The conformance suite in one virtualenv: every CPU backend (cpu) or NumPy alone.
+
+    ``cpu`` also runs JAX with ``JAX_ENABLE_X64=1``, the benchmark harness's tests and the
+    docstring examples.
+    """
+    _suite(session, suite, "ci")
+
+
+@nox.session(name="tests-long", default=False)
+@nox.parametrize("suite", list(SUITES), ids=list(SUITES))
+def tests_long(session: nox.Session, suite: str) -> None:
+    """``tests`` with 1000 Hypothesis examples per property (before a release; not in CI)."""
+    _suite(session, suite, "long")
 
 
 @nox.session(name="tests(cupy)", default=False)
@@ -86,7 +196,7 @@ def tests_cupy(session: nox.Session) -> None:
             "(no nvidia-smi on PATH). Run the CPU backends with `nox -s tests`."
         )
     cupy = os.environ.get("PORTABLE_SOFTMAX_CUPY", "cupy-cuda12x")
-    session.install("-e", ".", *TEST_DEPS, cupy)
+    _install(session, "-e", ".", *TEST_DEPS, cupy)
     session.env.setdefault("PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE", "gpu")
     _pytest(session, ["cupy"])
 
@@ -94,7 +204,7 @@ def tests_cupy(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) on everything, mypy (strict) on the library."""
-    session.install("-e", ".", *LINT_DEPS)
+    _install(session, "-e", ".", *LINT_DEPS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -103,18 +213,22 @@ def lint(session: nox.Session) -> None:
 @nox.session(name="cuda-compile")
 def cuda_compile(session: nox.Session) -> None:
     """Every CuPy kernel instantiation compiled with nvcc for sm_90 and sm_75, warnings as
-    errors; needs nvcc (CUDA 12/13 toolkit), no GPU and no CuPy."""
-    session.install("-e", ".[numpy]")  # importing the package needs NumPy, not CuPy
+    errors, then the kernels run on the CPU by emulation; needs nvcc (CUDA 12/13 toolkit)
+    and g++, no GPU and no CuPy."""
+    _install(session, "-e", ".", *TEST_DEPS)  # the checks need NumPy and pytest, not CuPy
     session.run("python", "-m", "portable_softmax._backends.cupy._compile_check", *session.posargs)
+    # kernels.cu built as host code (one thread per CUDA thread) against the generic path
+    _pytest(session, ["numpy"], "--path", "generic", tests="conformance/test_cupy_emulated.py")
 
 
 @nox.session(default=False)
 def conformance(session: nox.Session) -> None:
     """The conformance matrix for portable_softmax and the peers (SciPy, PyTorch, JAX).
 
-    Writes ``conformance-report/conformance-matrix.{json,md}``.
+    Writes ``conformance-report/conformance-matrix.{json,md}``. ``nox -s conformance --
+    --hypothesis-profile long`` grades the peers with 1000 examples per property.
     """
-    session.install("-e", ".", *TEST_DEPS, *PEERS)
+    _install(session, "-e", ".", *TEST_DEPS, *PEERS)
     impls = ["portable_softmax", *(f"conformance.adapters.{p}" for p in ("scipy", "torch", "jax"))]
     _pytest(
         session,
@@ -129,5 +243,5 @@ def conformance(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """The GPU-vs-CPU benchmark report (``nox -s bench -- --quick`` for a short one)."""
-    session.install("-e", ".[numpy]", *BENCH_DEPS, *PEERS)
+    _install(session, "-e", ".[numpy]", *BENCH_DEPS, *PEERS)
     session.run("python", "-m", "benchmarks", *session.posargs)

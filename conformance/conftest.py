@@ -34,6 +34,8 @@ from conformance._framework.selection import (
     select_impls,
 )
 
+pytest_plugins = ["conformance._framework.counts"]  # tests per backend-path slot, at the end
+
 _PROFILE = register_profiles()
 _SELECTION = pytest.StashKey[Selection]()
 _ENV_SHOWN = (
@@ -178,8 +180,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if impl_name(impl) != "portable_softmax" and first[slot.backend.name] != slot.id:
                 drop.append(item)
                 continue
-        if "backend" in params:
-            item.user_properties.append(("conformance_slot", params["backend"]))
         keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -198,35 +198,6 @@ def _on_path(request: pytest.FixtureRequest) -> Iterator[None]:
     path = request.config.stash[_SELECTION].slot(params["backend"]).path
     with portable_softmax.use_path(path):
         yield
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    # Count outcomes per backend-path slot (also from the reports that xdist workers send).
-    slot = dict(report.user_properties).get("conformance_slot")
-    if slot is None:
-        return
-    if report.when == "call":
-        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
-    elif report.outcome == "skipped" and report.when == "setup":
-        outcome = "skipped"
-    elif report.outcome == "failed":
-        outcome = "error"
-    else:
-        return
-    counts = _COUNTS.setdefault(str(slot), {})
-    counts[outcome] = counts.get(outcome, 0) + 1
-
-
-_COUNTS: dict[str, dict[str, int]] = {}
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _COUNTS:
-        return
-    terminalreporter.section("conformance: tests per backend and path")
-    for slot, counts in sorted(_COUNTS.items()):
-        text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        terminalreporter.write_line(f"{slot}: {text}")
 
 
 @pytest.hookimpl(tryfirst=True)
