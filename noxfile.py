@@ -242,6 +242,7 @@ def conformance(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """The GPU-vs-CPU benchmark report (``nox -s bench -- --quick`` for a short one)."""
-    _install(session, "-e", ".[numpy]", *BENCH_DEPS, *PEERS)
+    """The GPU-vs-CPU benchmark report (``nox -s bench -- --quick`` for a short one), with
+    the Numba kernels installed (the report also times the pure NumPy and generic paths)."""
+    _install(session, "-e", ".[numpy,numba]", *BENCH_DEPS, *PEERS)
     session.run("python", "-m", "benchmarks", *session.posargs)
