@@ -150,6 +150,18 @@ def test_forward_low_precision(run: Callable[..., np.ndarray], name: str, dtype:
     _check(name, out, x, dtype, axis=-1)
 
 
+@pytest.mark.parametrize(("dtype", "top"), [("float64", 717.0), ("float32", 90.0)])
+def test_chunk_far_below_the_row_maximum(
+    run: Callable[..., np.ndarray], dtype: str, top: float
+) -> None:
+    """A chunk whose maximum is small (its exponentials may skip the shift) next to one with
+    a huge maximum: its outputs lie just above the normal range and must keep every bit
+    (found by Hypothesis: [717, 9] in two chunks)."""
+    x = np.array([[top, top - 5.0, 9.0, 2.0], [3.0, 1.0, 0.5, top]])
+    out = run(ps.softmax, da.from_array(x.astype(dtype), chunks=(1, 2)), axis=-1)
+    _check("softmax", out, x, dtype, axis=-1)
+
+
 @pytest.mark.parametrize(
     ("shape", "chunks", "axis"),
     [((4, 6, 8), (2, 3, 4), (1, 2)), ((4, 6, 8), (2, 6, 3), (0, 2)), ((4, 6, 8), (4, 2, 8), -2)],
