@@ -9,7 +9,10 @@ mpmath references of ``conformance/_reference.py`` (or, for cross-entropy, the f
 finite-difference references of ``_cross_entropy_ref.py``) under the SPEC section 3 bounds;
 nothing is compared with the package's own output. Calls run under the backend's
 ``forbid_sync`` (any compute during a call fails), and one test builds graphs whose compute
-would raise.
+would raise. The full matrix runs on the threaded scheduler; a batch of one graph per path
+(whole rows, split rows, ``axis=None``, a derivative, cross-entropy with chunked labels and
+weights) runs on a ``distributed.LocalCluster`` of two worker processes, which this module
+starts and closes (about two seconds).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def client() -> Iterator[Any]:
             processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            scheduler_port=0,
+            dashboard_address=":0",  # a free port: xdist workers each start a cluster
         )
     finally:
         if saved is None:
@@ -80,23 +84,16 @@ def _edge_rows() -> tuple[np.ndarray, np.ndarray]:
     return x, mask
 
 
-def _compute(arr: Any, scheduler: str, client: Callable[[], Any]) -> np.ndarray:
-    if scheduler == "threads":
-        return np.asarray(arr.compute(scheduler="threads"), dtype=np.float64)
-    return np.asarray(client().compute(arr, sync=True), dtype=np.float64)
-
-
-@pytest.fixture(params=["threads", "distributed"])
-def run(request: pytest.FixtureRequest, backend: Any) -> Callable[..., np.ndarray]:
-    """``run(fn, *arrays, **options)``: call under forbid_sync, then compute (on the
-    threaded scheduler or the cluster) as float64 NumPy."""
-    scheduler = request.param
+@pytest.fixture
+def run(backend: Any) -> Callable[..., np.ndarray]:
+    """``run(fn, *arrays, **options)``: call under forbid_sync, then compute on the threaded
+    scheduler, as float64 NumPy (the cluster gets its own batch below)."""
 
     def run_(fn: Callable[..., Any], *arrays: Any, **options: Any) -> np.ndarray:
         with backend.forbid_sync():
             out = fn(*arrays, **options)
         assert isinstance(out, da.Array), f"{fn.__name__} returned {type(out).__name__}"
-        return _compute(out, scheduler, lambda: request.getfixturevalue("client"))
+        return np.asarray(out.compute(scheduler="threads"), dtype=np.float64)
 
     return run_
 
@@ -148,6 +145,18 @@ def test_forward_low_precision(run: Callable[..., np.ndarray], name: str, dtype:
     x = ref.round_to(np.clip(np.nan_to_num(x, nan=0.0), -6e4, 6e4), dtype)
     out = run(getattr(ps, name), da.from_array(x.astype(dtype), chunks=(3, 5)), axis=-1)
     _check(name, out, x, dtype, axis=-1)
+
+
+@pytest.mark.parametrize(("dtype", "top"), [("float64", 717.0), ("float32", 90.0)])
+def test_chunk_far_below_the_row_maximum(
+    run: Callable[..., np.ndarray], dtype: str, top: float
+) -> None:
+    """A chunk whose maximum is small (its exponentials may skip the shift) next to one with
+    a huge maximum: its outputs lie just above the normal range and must keep every bit
+    (found by Hypothesis: [717, 9] in two chunks)."""
+    x = np.array([[top, top - 5.0, 9.0, 2.0], [3.0, 1.0, 0.5, top]])
+    out = run(ps.softmax, da.from_array(x.astype(dtype), chunks=(1, 2)), axis=-1)
+    _check("softmax", out, x, dtype, axis=-1)
 
 
 @pytest.mark.parametrize(
@@ -348,3 +357,42 @@ def test_split_rows_stay_probabilities(run: Callable[..., np.ndarray]) -> None:
     x = np.array([[53.95783233642578, 1.0, 1.0], [1.0, 1.0, 1.0]], np.float32)
     out = run(ps.softmax, da.from_array(x, chunks=(2, 2)), axis=1)
     assert out.max() <= 1.0, f"softmax gave {out.max()!r} > 1"
+
+
+def test_on_a_two_process_cluster(backend: Any, client: Any) -> None:
+    """One batch of graphs (whole rows, split rows, axis=None, derivatives, cross-entropy
+    with chunked labels and weights) computed by two worker processes, checked against the
+    references: the graphs pickle, and the block functions run in fresh interpreters."""
+    x, mask = _edge_rows()
+    finite = np.where(np.isfinite(x), x, 1.5)
+    where = da.from_array(mask, chunks=(4, 7))
+    g = np.random.default_rng(2).normal(size=x.shape)
+    y = ref.softmax(finite, axis=-1, where=mask).hi
+    labels = np.array([0, 1, 2, 4, 3, -100])
+    weight = np.linspace(0.5, 2.0, 12)
+    ce = {"ignore_index": -100, "label_smoothing": 0.1, "reduction": "mean"}
+    with backend.forbid_sync():
+        graphs = {
+            "whole": ps.softmax(da.from_array(x, chunks=(2, 12)), where=where),
+            "split": ps.log_softmax(da.from_array(x, chunks=(3, 5)), where=where),
+            "none": ps.softmax(da.from_array(finite, chunks=(4, 5)), axis=None),
+            "vjp": ps.softmax_backward(
+                da.from_array(g, chunks=(3, 4)), da.from_array(y, chunks=(3, 5)), where=where
+            ),
+            "ce": ps.cross_entropy(
+                da.from_array(finite, chunks=(3, 5)),
+                da.from_array(labels, chunks=4),
+                weight=da.from_array(weight, chunks=5),
+                **ce,
+            ),
+        }
+    out = dict(zip(graphs, client.compute(list(graphs.values()), sync=True), strict=True))
+    _check("softmax", np.asarray(out["whole"], np.float64), x, "float64", axis=-1, where=mask)
+    _check("log_softmax", np.asarray(out["split"], np.float64), x, "float64", axis=-1, where=mask)
+    _check("softmax", np.asarray(out["none"], np.float64), finite, "float64", axis=None)
+    exact = ref.softmax_vjp(g, y, where=mask)
+    scale = ref.derivative_scale("softmax_backward", g, y, where=mask)
+    bound = ref.bound_derivative(12)
+    ref.check(out["vjp"], exact, bound, "float64", relative=False, scale=scale, context="vjp")
+    expected = ce_ref.loss(finite, labels, weight=weight, **ce)
+    np.testing.assert_allclose(float(out["ce"]), expected, rtol=1e-12)

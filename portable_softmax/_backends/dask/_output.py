@@ -65,11 +65,12 @@ def _softmax_block(
         local = _local(xp, axes, mask, t, x.dtype)
         plain = e is not None and not (bool(xp.any(record[K] > 0)) or bool(xp.any(record[N] > 0)))
         if plain:  # NumPy chunk, finite maxima everywhere: rescale exp((x - m_chunk)/T)
-            top = record[M]
-            factor = xp.exp(local.shift(chunk_record[M], top)) / record[S]
-            out = _rescale(e, factor, axes)
-        else:
-            out = softmax_of(local, x, record)
+            factor = xp.exp(local.shift(chunk_record[M], record[M])) / record[S]
+            # A factor below the normal range has lost bits; with an unshifted chunk (its
+            # reference 0 far below the row's maximum) e can be large and e * factor a normal
+            # output, so such blocks take the formula instead (NaN factors too).
+            plain = bool(xp.all(factor >= xp.finfo(factor.dtype).smallest_normal))
+        out = _rescale(e, factor, axes) if plain else softmax_of(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
 
