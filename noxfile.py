@@ -5,9 +5,10 @@
 
 ``nox -s tests`` runs the suite on every CPU backend in two virtualenvs: ``tests(cpu)`` holds
 every CPU backend (NumPy with Numba, array-api-strict, PyTorch (CPU), JAX, Dask) and runs them
-in one pytest process spread over the cores by pytest-xdist, then JAX again with
-``JAX_ENABLE_X64=1``; ``tests(numpy-without-numba)`` is NumPy alone, as a user without Numba
-has it. ``nox -s tests-long`` is the same with 1000 Hypothesis examples per property.
+in one pytest run spread over the cores by pytest-xdist, JAX twice (float32, and with 64-bit
+types as ``jax_x64``); ``tests(numpy-without-numba)`` is NumPy alone, as a user without Numba
+has it (its backend tests; the backend-free ones ran in ``tests(cpu)``). ``nox -s tests-long``
+is the same with 1000 Hypothesis examples per property.
 ``nox -s "tests(cupy)"`` needs an NVIDIA GPU and is never part of the default run.
 
 The script block above makes ``pip install nox && nox`` bring uv (``nox[uv]``) into a small
@@ -130,39 +131,51 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
             session.skip(f"PORTABLE_SOFTMAX_BACKENDS={','.join(only)}: none of them in {suite}")
     with _timed(session, "total"):
         with _timed(session, "install"):
-            _install(session, "-e", ".", *TEST_DEPS, XDIST, *deps)
+            # the harness tests' dependencies too: one resolution, one install
+            _install(session, "-e", ".", *TEST_DEPS, XDIST, *deps, *BENCH_DEPS)
         session.env["PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE"] = profile
-        # JAX compiles every operation anew for each shape and dtype. Its persistent cache,
-        # shared by the xdist workers and by the float32 and x64 runs (float32 programs are
-        # the same in both), turns most of those compilations into reads; "0" caches even
-        # the cheap ones, which are most of them. Kept in the session's tmp for re-runs.
+        # JAX compiles each jitted kernel anew for each shape and dtype. Its persistent
+        # cache lets the x64 slot read what the float32 slot compiled (float32 programs are
+        # the same in both) and keeps compilations for re-runs; "0" caches even the cheap
+        # ones, which are most of them. Kept in the session's tmp.
         session.env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(session.create_tmp(), "jax")
         session.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         session.env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
         session.env["JAX_PLATFORMS"] = "cpu"  # no probing for accelerators: CPU backends
-        with _timed(session, "pytest"):
-            # the CUDA kernels' CPU emulation compiles C++ for a minute: nox -s cuda-compile
-            _pytest(session, backends, "-n", "auto", "--ignore=conformance/test_cupy_emulated.py")
+        # JAX runs twice in the same process: as jax (float32) and as jax_x64 (64-bit types,
+        # as with JAX_ENABLE_X64=1). The backend-free tests run once, in the first session.
         if "jax" in backends:
-            # JAX computes in float32 unless asked: the float64 checks need a second process.
-            with _timed(session, "pytest (jax, JAX_ENABLE_X64=1)"):
-                _pytest(session, ["jax"], "-n", "auto", env={"JAX_ENABLE_X64": "1"})
+            backends = [*backends, "jax_x64"]
+        extra = [] if suite == "cpu" else ["--backend-tests-only"]
+        with _timed(session, "pytest"):
+            # One xdist run for every backend; --dist loadgroup keeps each JAX slot on one
+            # worker, so each shape compiles once. The CUDA kernels' CPU emulation compiles
+            # C++ for a minute: it is nox -s cuda-compile.
+            _pytest(
+                session,
+                backends,
+                "-n",
+                "auto",
+                "--dist",
+                "loadgroup",
+                "--ignore=conformance/test_cupy_emulated.py",
+                *extra,
+            )
         if suite == "cpu":
             with _timed(session, "harness tests and doctests"):
-                # The benchmark harness's own tests (references, statistics, CLI); they time
-                # nothing. Then the docstring examples, which must run as printed.
-                _install(session, *BENCH_DEPS)
-                session.run(
-                    "python", "-m", "pytest", "benchmarks/tests", "-q", "-p", "no:cacheprovider"
-                )
+                # The benchmark harness's own tests (references, statistics, CLI; they time
+                # nothing) and the docstring examples, which must run as printed.
                 # (_backends/cupy/_kernels.py imports CuPy: it has no examples, and no GPU here)
                 session.run(
                     "python",
                     "-m",
                     "pytest",
+                    "benchmarks/tests",
                     "--doctest-modules",
                     "portable_softmax",
                     "--ignore=portable_softmax/_backends/cupy/_kernels.py",
+                    "-n",
+                    "auto",
                     "-q",
                     "-p",
                     "no:cacheprovider",
@@ -174,7 +187,7 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
 def tests(session: nox.Session, suite: str) -> None:
     """The conformance suite in one virtualenv: every CPU backend (cpu) or NumPy alone.
 
-    ``cpu`` also runs JAX with ``JAX_ENABLE_X64=1``, the benchmark harness's tests and the
+    ``cpu`` also runs JAX with 64-bit types (``jax_x64``), the benchmark harness's tests and the
     docstring examples.
     """
     _suite(session, suite, "ci")

@@ -59,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         metavar="NAME",
         help="backend to run (repeatable, or comma-separated): numpy, "
-        "array_api_strict, torch, jax, dask, cupy. Default: env "
+        "array_api_strict, torch, jax, jax_x64 (JAX with 64-bit types), dask, cupy. Default: env "
         f"{ENV_BACKENDS}, else every registered backend (missing ones skipped). "
         "An explicitly requested backend that cannot run is a usage error.",
     )
@@ -84,6 +84,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(repeatable; default portable_softmax). Bundled peers: "
         "conformance.adapters.scipy, conformance.adapters.torch, "
         "conformance.adapters.jax",
+    )
+    group.addoption(
+        "--backend-tests-only",
+        action="store_true",
+        help="deselect the tests that take no backend (for a second run in the same "
+        "environment, or in one that differs only in a backend's library)",
     )
     group.addoption(
         "--report",
@@ -172,8 +178,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if slot.path == "generic" or slot.backend.name not in first:
             first[slot.backend.name] = slot.id
     keep, drop = [], []
+    backend_only = config.getoption("backend_tests_only")
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
+        if backend_only and "backend" not in params:
+            drop.append(item)
+            continue
+        if "backend" in params and selection.slot(params["backend"]).backend.compiles_per_shape:
+            # one xdist worker per such backend (--dist loadgroup): each shape compiles once
+            item.add_marker(pytest.mark.xdist_group(params["backend"].partition("-")[0]))
         if "backend" in params and "impl" in params:
             slot = selection.slot(params["backend"])
             impl = selection.impl(params["impl"]).obj
@@ -195,8 +208,8 @@ def _on_path(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     import portable_softmax
 
-    path = request.config.stash[_SELECTION].slot(params["backend"]).path
-    with portable_softmax.use_path(path):
+    slot = request.config.stash[_SELECTION].slot(params["backend"])
+    with slot.backend.context(), portable_softmax.use_path(slot.path):
         yield
 
 

@@ -62,12 +62,17 @@ class Backend:
         True when arrays are graphs that only compute when asked (Dask).
     is_gpu : bool
         True when arrays live on a GPU.
+    compiles_per_shape : bool
+        True when the library compiles every new shape and dtype (JAX).
     """
 
     name: str = "?"
     module_name: str = "?"
     is_lazy: bool = False
     is_gpu: bool = False
+    compiles_per_shape: bool = False
+    """True when the library compiles each new shape and dtype (JAX): under pytest-xdist
+    its tests then share one worker, whose compilation cache serves them all."""
 
     def __init__(self) -> None:
         self._xp: Any = None
@@ -89,6 +94,10 @@ class Backend:
 
     def _import(self) -> Any:
         raise NotImplementedError
+
+    def context(self) -> contextlib.AbstractContextManager[None]:
+        """The mode every test of this backend runs in (entered around each test)."""
+        return contextlib.nullcontext()
 
     def _smoke_test(self) -> None:
         out = self.to_numpy(self.asarray(np.arange(3.0), "float32") + 1)
@@ -273,6 +282,7 @@ class JaxBackend(Backend):
 
     name = "jax"
     module_name = "jax"
+    compiles_per_shape = True
 
     def _import(self) -> Any:
         import jax.numpy as xp
@@ -304,6 +314,33 @@ class JaxBackend(Backend):
         import jax
 
         return jax.default_backend() != "cpu"
+
+
+class JaxX64Backend(JaxBackend):
+    """JAX with 64-bit types enabled (``jax.enable_x64``) around each of its tests.
+
+    What a user gets with ``JAX_ENABLE_X64=1``: float64 and int64 arrays, and 64-bit weak
+    types for Python scalars, so float32 inputs must still give float32 results. Run in the
+    same process as the other backends (JAX's own tests switch x64 the same way), so that
+    one pytest-xdist run keeps both cores busy.
+    """
+
+    name = "jax_x64"
+
+    def _x64(self) -> bool:
+        return True
+
+    def context(self) -> contextlib.AbstractContextManager[None]:
+        import jax
+
+        return jax.enable_x64(True)  # type: ignore[no-any-return]
+
+    def _smoke_test(self) -> None:
+        with self.context():
+            super()._smoke_test()
+
+    def _missing_dtype_hint(self, name: str) -> str:
+        return ""
 
 
 class DaskBackend(Backend):
@@ -468,6 +505,7 @@ REGISTRY: dict[str, Callable[[], Backend]] = {
     "array_api_strict": ArrayApiStrictBackend,
     "torch": TorchBackend,
     "jax": JaxBackend,
+    "jax_x64": JaxX64Backend,
     "dask": DaskBackend,
     "cupy": CuPyBackend,
 }

@@ -10,6 +10,7 @@ branching on values.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from types import ModuleType
@@ -100,6 +101,7 @@ def _mark(xp: ModuleType, a: Array, keep: Array, bad: Array | None) -> Array:
     return a if bad is None else xp.where(bad, math.nan, a)
 
 
+@functools.cache  # one kernel object per (config, kind): JAX compiles it once per shape
 def kernel_of(config: Config, kind: str) -> Any:
     """The per-slice kernel of ``kind``: "loss" and "denominator" reduce the class axes
     (per-sample ``l_n`` and ``d_n = sum_c w_c t_nc``); "gradient" keeps them."""

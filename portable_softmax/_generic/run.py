@@ -1,7 +1,10 @@
-"""Run a numerical kernel on prepared slices: directly, or blockwise on Dask.
+"""Run a numerical kernel on prepared slices: directly, compiled by JAX, or blockwise on Dask.
 
 A kernel takes ``(slices, *arrays)`` and returns the result in the compute dtype; ``run``
-casts it to the result dtype and ``Slices.finish`` restores the shape. On
+casts it to the result dtype and ``Slices.finish`` restores the shape. On JAX the kernel
+runs under ``jax.jit``: the same array-API code, traced once per shape and dtype into one
+XLA program instead of a dozen operations each compiled and run on its own (a float
+temperature is a constant of the program, as a static argument would be). On
 Dask the reduced axes are rechunked whole and the kernel runs on each NumPy block through
 ``map_blocks``: the graph stays lazy, blocks run in parallel on the workers, and the NumPy
 code runs under the same floating-point guard as eager NumPy (a guard set in the calling
@@ -27,6 +30,8 @@ def run(kernel: Kernel, slices: Slices, *arrays: Array, reduces: bool = False) -
     """Apply ``kernel(slices, *arrays)``; ``reduces`` says the reduced axes come back as 1."""
     if array_api_compat.is_dask_namespace(slices.xp):
         return _run_blockwise(kernel, slices, arrays, reduces=reduces)
+    if array_api_compat.is_jax_namespace(slices.xp):
+        return _run_jitted(kernel, slices, arrays)
     with quiet_floating_point(slices.xp):
         return _in_result_dtype(slices, kernel(slices, *arrays))
 
@@ -36,6 +41,30 @@ def _in_result_dtype(slices: Slices, out: Array) -> Array:
     if out.dtype == slices.result_dtype:
         return out
     return slices.xp.astype(out, slices.result_dtype)
+
+
+_JITTED: dict[tuple[Any, ...], Callable[..., Array]] = {}
+"""``jax.jit`` of each kernel, by everything static about the call (JAX keys the shapes)."""
+
+
+def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Array:
+    t = slices.temperature
+    static_t = t if t is None or isinstance(t, float) else "array"
+    key = (kernel, slices.axes, slices.result_dtype, slices.mask is not None, static_t)
+    jitted = _JITTED.get(key)
+    if jitted is None:
+        import jax
+
+        template = replace(slices, mask=None, temperature=None)
+
+        def traced(mask: Array | None, temperature: Array | None, *arrays: Array) -> Array:
+            local = replace(
+                template, mask=mask, temperature=static_t if temperature is None else temperature
+            )
+            return _in_result_dtype(local, kernel(local, *arrays))
+
+        jitted = _JITTED[key] = jax.jit(traced)
+    return jitted(slices.mask, None if static_t != "array" else t, *arrays)
 
 
 def _run_blockwise(
