@@ -184,9 +184,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if backend_only and "backend" not in params:
             drop.append(item)
             continue
-        if "backend" in params and selection.slot(params["backend"]).backend.compiles_per_shape:
-            # one xdist worker per such backend (--dist loadgroup): each shape compiles once
-            item.add_marker(pytest.mark.xdist_group(params["backend"].partition("-")[0]))
+        group = _compile_group(selection, item, params)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
         if "backend" in params and "impl" in params:
             slot = selection.slot(params["backend"])
             impl = selection.impl(params["impl"]).obj
@@ -197,6 +197,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _compile_group(selection: Selection, item: pytest.Item, params: dict[str, Any]) -> str | None:
+    """The pytest-xdist group (``--dist loadgroup``) of a test that compiles: its compilations
+    then happen once, in one worker, and its later tests hit that worker's caches.
+
+    JAX compiles per shape and dtype: one group per test module holds both JAX slots, so
+    the float32 run of a check (first) fills the persistent cache that its x64 twin then
+    reads, and the modules spread over the workers. numba compiles each kernel variant once
+    per process: the numba slot and the kernel tests (marked in their module) share one.
+    """
+    if "backend" not in params:
+        return None
+    slot = selection.slot(params["backend"])
+    if slot.backend.compiles_per_shape:
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        return f"{slot.backend.module_name}:{module.rpartition('.')[2]}"
+    if slot.path == "numba":
+        return "numba"
+    return None
 
 
 @pytest.fixture(autouse=True)

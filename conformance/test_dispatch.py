@@ -129,6 +129,29 @@ def test_bad_thread_count_is_a_clear_error(bad: object) -> None:
         ps.set_num_threads(bad)  # type: ignore[arg-type]
 
 
+def test_dask_blocks_run_their_kernels_on_one_thread() -> None:
+    """Dask's workers are the parallelism: inside a block the kernels get one thread, in that
+    thread only, and the process-wide setting is untouched."""
+    import threading
+
+    from portable_softmax import _config
+
+    before = ps.get_num_threads()
+    ps.set_num_threads(2)
+    try:
+        seen: list[int] = []
+        with _config.one_thread():
+            seen.append(_config.kernel_threads())
+            other = threading.Thread(target=lambda: seen.append(_config.kernel_threads()))
+            other.start()
+            other.join()
+            assert ps.get_num_threads() == 2
+        seen.append(_config.kernel_threads())
+        assert seen == [1, 2, 2]
+    finally:
+        ps.set_num_threads(before)
+
+
 def _root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

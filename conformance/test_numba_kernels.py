@@ -29,6 +29,9 @@ from portable_softmax import _config
 from portable_softmax._backends import numba as nb
 from portable_softmax._backends.numba._exp import vexp
 
+# One xdist worker compiles the kernels once (with the numba slot, see conftest).
+pytestmark = pytest.mark.xdist_group("numba")
+
 F32, F64 = np.float32, np.float64
 LONG = np.longdouble
 WIDE = np.finfo(LONG).nmant >= 63

@@ -128,6 +128,28 @@ def set_num_threads(threads: int) -> None:
     _num_threads = threads
 
 
+_ONE_THREAD: ContextVar[bool] = ContextVar("portable_softmax_one_thread", default=False)
+
+
+def kernel_threads() -> int:
+    """Private: the threads a kernel called here may use (one inside :func:`one_thread`)."""
+    return 1 if _ONE_THREAD.get() else _num_threads
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Private: kernels called in this thread (or task) run on one thread.
+
+    The Dask backend runs each block under it: Dask's workers are the parallelism, and a
+    multi-threaded kernel in each of them would only oversubscribe the cores.
+    """
+    token = _ONE_THREAD.set(True)
+    try:
+        yield
+    finally:
+        _ONE_THREAD.reset(token)
+
+
 _EDGES: ContextVar[bool] = ContextVar("portable_softmax_edges", default=True)
 
 

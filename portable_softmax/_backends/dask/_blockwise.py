@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._graph import Array, aligned, expand, kept_chunks, meta_like
-from ._package import public
+from ._package import one_thread, public
 
 
 def _on_block(
@@ -23,10 +23,12 @@ def _on_block(
     keywords: tuple[str, ...],
     options: dict[str, Any],
 ) -> Any:
-    """Call ``portable_softmax.<function>`` on one block (runs on a worker)."""
+    """Call ``portable_softmax.<function>`` on one block (runs on a worker, on one thread:
+    Dask's workers are the parallelism)."""
     kwargs = dict(options)
     kwargs.update(zip(keywords, blocks[positional:], strict=True))
-    return getattr(public(), function)(*blocks[:positional], **kwargs)
+    with one_thread():
+        return getattr(public(), function)(*blocks[:positional], **kwargs)
 
 
 def map_whole_slices(

@@ -1,7 +1,8 @@
 """Every name this backend takes from the rest of the package, in one place.
 
 The validation (``prepare``, ``normalize_axis``, the cross-entropy ``setup``), the shared
-helpers (``Slices``, ``accurate_sum``, ``quiet_floating_point``) and the generic
+helpers (``Slices``, ``accurate_sum``, ``quiet_floating_point``, ``one_thread`` for the
+blocks) and the generic
 cross-entropy "denominator" kernel; the public functions themselves are looked up by name at
 run time (``public``). When these move, only this module changes.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from ..._config import one_thread
 from ..._generic.reductions import accurate_sum
 from ..._lib._arguments import normalize_axis
 from ..._lib._quiet import quiet_floating_point
@@ -22,6 +24,7 @@ __all__ = [
     "cross_entropy_setup",
     "denominator_kernel",
     "normalize_axis",
+    "one_thread",
     "prepare",
     "public",
     "quiet_floating_point",

@@ -20,7 +20,7 @@ def parallel(nbytes: int, rows: int) -> bool:
     if nbytes < PARALLEL_BYTES or rows < 2:
         return False
     config: Any = numba.config
-    threads = min(_config.get_num_threads(), config.NUMBA_NUM_THREADS, rows)
+    threads = min(_config.kernel_threads(), config.NUMBA_NUM_THREADS, rows)
     if threads < 2:
         return False
     if numba.get_num_threads() != threads:
