@@ -1,9 +1,10 @@
 """Scale-out on Dask: NumPy in one thread against Dask with 1 and 2 workers (SPEC section 4).
 
 ``python -m benchmarks.scaling`` times one float64 softmax over the last axis of an array of
-``--mib`` MiB (default 512) in one run, interleaved: the public function on a NumPy array (the
-pure NumPy path, one thread), and on Dask arrays with whole-row chunks and with chunks that
-split the axis in two, on the threaded scheduler (1 and 2 threads) and on
+``--mib`` MiB (default 512) in one run, interleaved: the public function on a NumPy array on
+one thread (the numba kernels when numba is installed, else the pure NumPy path), and on Dask
+arrays (each block on that same kernel, one thread per block) with whole-row chunks and with
+chunks that split the axis in two, on the threaded scheduler (1 and 2 threads) and on
 ``distributed.LocalCluster`` (1 and 2 single-threaded worker processes, loopback). Each round
 takes one sample of every configuration in a fresh random order, so the neighbours' load hits
 all alike; the median over rounds is reported, with ``uptime``'s load before and after.
@@ -35,7 +36,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("PORTABLE_SOFTMAX_PATH", "numpy")  # the pure NumPy path, no numba
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
@@ -114,7 +114,15 @@ def _configurations(stack: ExitStack, x: np.ndarray) -> dict[str, Callable[[], N
 
     import portable_softmax as ps
 
-    configs: dict[str, Callable[[], None]] = {"numpy, 1 thread": lambda: _drop(ps.softmax(x))}
+    def one_thread() -> None:  # numba's kernels (if installed) on one thread, as NumPy runs
+        before = ps.get_num_threads()
+        ps.set_num_threads(1)
+        try:
+            _drop(ps.softmax(x))
+        finally:
+            ps.set_num_threads(before)
+
+    configs: dict[str, Callable[[], None]] = {"numpy, 1 thread": one_thread}
     for layout in ("whole rows", "split axis"):
         chunks = _chunks(x.shape, layout)
         xd = da.from_array(x, chunks=chunks)  # type: ignore[no-untyped-call]
@@ -139,6 +147,13 @@ def _configurations(stack: ExitStack, x: np.ndarray) -> dict[str, Callable[[], N
 
             configs[f"dask processes {workers}, {layout}"] = processes
     return configs
+
+
+def _kernels(x: np.ndarray) -> str:
+    """Which fast path serves the NumPy call (and each Dask block): numba or numpy."""
+    from portable_softmax import _dispatch
+
+    return _dispatch.fast_path_names(x)[0]
 
 
 def _wait(client: Any, collection: Any) -> None:
@@ -227,6 +242,7 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
         "mib": nbytes / 2**20,
         "rounds": rounds,
         "cpu": _cpu(),
+        "numpy_kernels": _kernels(x),
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": _load(),
@@ -244,7 +260,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"float64 softmax over the last axis of {report['shape']} ({report['mib']:.0f} MiB), "
         f"median of {report['rounds']} interleaved rounds; {report['cpu']}, "
         f"{report['cores']} cores; load (uptime) before {report['load_before']}, after "
-        f"{report['load_after']}. Dask timed as `persist`; throughput = input bytes / time.",
+        f"{report['load_after']}. NumPy row and Dask blocks on the "
+        f"{report.get('numpy_kernels', 'numpy')} kernels, one thread each. "
+        "Dask timed as `persist`; throughput = input bytes / time.",
         "",
         "| configuration | median s | GB/s | vs NumPy 1 thread |",
         "|---|---|---|---|",
