@@ -142,6 +142,11 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         session.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         session.env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
         session.env["JAX_PLATFORMS"] = "cpu"  # no probing for accelerators: CPU backends
+        if profile == "ci":
+            # JAX's documented switch for programs that compile more than they run (each
+            # test compiles its shapes and runs them once): XLA skips its costly LLVM
+            # passes. The checks are the same; tests-long keeps JAX's default compiler.
+            session.env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
         # JAX runs twice in the same process: as jax (float32) and as jax_x64 (64-bit types,
         # as with JAX_ENABLE_X64=1). The backend-free tests run once, in the first session.
         if "jax" in backends:
