@@ -137,7 +137,8 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         # JAX compiles each jitted kernel anew for each shape and dtype. Its persistent
         # cache lets the x64 slot read what the float32 slot compiled (float32 programs are
         # the same in both) and keeps compilations for re-runs; "0" caches even the cheap
-        # ones, which are most of them. Kept in the session's tmp.
+        # ones, which are most of them. Kept in the session's tmp, one folder per xdist
+        # worker (conformance/conftest.py: concurrent writers can corrupt an entry).
         session.env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(session.create_tmp(), "jax")
         session.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         session.env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"

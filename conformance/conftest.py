@@ -7,6 +7,7 @@ See ``conformance/README.md`` for the options and the interface test modules rel
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _own_jax_cache() -> None:
+    """Give each pytest-xdist worker its own JAX persistent-cache folder, under the one asked
+    for: JAX's cache files are not safe against a reader while another process writes the
+    same entry (seen: an empty entry read back, a warning, a failed test). The xdist groups
+    keep the float32 and x64 twins of a check in one worker, so its cache still serves them.
+    """
+    base = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not base or not worker:
+        return
+    own = os.path.join(base, worker)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = own
+    if "jax" in sys.modules:  # already configured from the environment: tell it too
+        sys.modules["jax"].config.update("jax_compilation_cache_dir", own)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _own_jax_cache()
     for concern in CONCERNS:
         config.addinivalue_line("markers", f"{concern}: conformance check of concern '{concern}'")
     config.addinivalue_line(
