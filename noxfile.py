@@ -25,7 +25,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import nox
 
@@ -154,70 +153,39 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         if "jax" in backends:
             backends = [*backends, "jax_x64"]
         extra = [] if suite == "cpu" else ["--backend-tests-only"]
-        # The benchmark harness's tests and the doctests run alongside, in one process: they
-        # fill the cores the xdist run leaves idle while its last groups finish.
-        harness = _start_harness(session) if suite == "cpu" else None
-        try:
-            with _timed(session, "pytest"):
-                # One xdist run for every backend; --dist loadgroup keeps each JAX module and
-                # the numba tests on one worker each, so each compilation happens once. The
-                # CUDA kernels' CPU emulation compiles C++ for a minute: nox -s cuda-compile.
-                _pytest(
-                    session,
-                    backends,
+        with _timed(session, "pytest"):
+            # One xdist run for every backend; --dist loadgroup keeps each JAX slot on one
+            # worker, so each shape compiles once. The CUDA kernels' CPU emulation compiles
+            # C++ for a minute: it is nox -s cuda-compile.
+            _pytest(
+                session,
+                backends,
+                "-n",
+                "auto",
+                "--dist",
+                "loadgroup",
+                "--ignore=conformance/test_cupy_emulated.py",
+                *extra,
+            )
+        if suite == "cpu":
+            with _timed(session, "harness tests and doctests"):
+                # The benchmark harness's own tests (references, statistics, CLI; they time
+                # nothing) and the docstring examples, which must run as printed.
+                # (_backends/cupy/_kernels.py imports CuPy: it has no examples, and no GPU here)
+                session.run(
+                    "python",
+                    "-m",
+                    "pytest",
+                    "benchmarks/tests",
+                    "--doctest-modules",
+                    "portable_softmax",
+                    "--ignore=portable_softmax/_backends/cupy/_kernels.py",
                     "-n",
                     "auto",
-                    "--dist",
-                    "loadgroup",
-                    "--ignore=conformance/test_cupy_emulated.py",
-                    *extra,
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
                 )
-        finally:
-            if harness is not None:
-                _finish_harness(session, *harness)
-
-
-def _start_harness(session: nox.Session) -> tuple[subprocess.Popen[bytes], Any, float]:
-    """Start the benchmark harness's own tests (references, statistics, CLI; they time
-    nothing) and the docstring examples, which must run as printed, in the background.
-    (_backends/cupy/_kernels.py imports CuPy: it has no examples, and no GPU here.)"""
-    env = {**os.environ, **{k: v for k, v in session.env.items() if v is not None}}
-    env["PATH"] = os.pathsep.join([str(session.bin), env.get("PATH", "")])
-    log = open(os.path.join(session.create_tmp(), "harness.log"), "w+b")  # noqa: SIM115
-    command = [
-        os.path.join(str(session.bin), "python"),
-        "-m",
-        "pytest",
-        "benchmarks/tests",
-        "--doctest-modules",
-        "portable_softmax",
-        "--ignore=portable_softmax/_backends/cupy/_kernels.py",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:xdist",
-    ]
-    session.log(" ".join(command[1:]) + "  (in the background)")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    return process, log, time.perf_counter()
-
-
-def _finish_harness(
-    session: nox.Session, process: subprocess.Popen[bytes], log: Any, start: float
-) -> None:
-    """Wait for the background run, print its output, fail the session if it failed."""
-    code = process.wait()
-    log.seek(0)
-    sys.stdout.write(log.read().decode(errors="replace"))
-    sys.stdout.flush()
-    log.close()
-    seconds = time.perf_counter() - start
-    session.log(
-        f"session time: {session.name} harness tests and doctests (alongside) {seconds:.0f} s"
-    )
-    if code != 0:
-        session.error(f"the harness tests or doctests failed (exit code {code}, output above)")
 
 
 @nox.session
