@@ -154,9 +154,10 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
             backends = [*backends, "jax_x64"]
         extra = [] if suite == "cpu" else ["--backend-tests-only"]
         with _timed(session, "pytest"):
-            # One xdist run for every backend; --dist loadgroup keeps each JAX slot on one
-            # worker, so each shape compiles once. The CUDA kernels' CPU emulation compiles
-            # C++ for a minute: it is nox -s cuda-compile.
+            # One xdist run for every backend; --dist loadgroup keeps each test module's JAX
+            # tests (float32, then x64) on one worker, and the numba tests on one, so each
+            # compilation happens once (conformance/conftest.py). The CUDA kernels' CPU
+            # emulation compiles C++ for a minute: it is nox -s cuda-compile.
             _pytest(
                 session,
                 backends,

@@ -72,7 +72,8 @@ class Backend:
     is_gpu: bool = False
     compiles_per_shape: bool = False
     """True when the library compiles each new shape and dtype (JAX): under pytest-xdist
-    its tests then share one worker, whose compilation cache serves them all."""
+    each test module's tests of it then share one worker, whose compilation caches serve
+    them (conftest's ``_compile_group``)."""
 
     def __init__(self) -> None:
         self._xp: Any = None

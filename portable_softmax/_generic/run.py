@@ -44,27 +44,27 @@ def _in_result_dtype(slices: Slices, out: Array) -> Array:
 
 
 _JITTED: dict[tuple[Any, ...], Callable[..., Array]] = {}
-"""``jax.jit`` of each kernel, by everything static about the call (JAX keys the shapes)."""
+"""``jax.jit`` of each kernel, by the static part of its slices (JAX keys the shapes)."""
 
 
 def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Array:
-    t = slices.temperature
-    static_t = t if t is None or isinstance(t, float) else "array"
-    key = (kernel, slices.axes, slices.result_dtype, slices.mask is not None, static_t)
+    # The mask and an array temperature are traced with the data; everything else in the
+    # slices (axes, dtype, a float temperature) is a constant of the program and its key.
+    traced_t = slices.temperature is not None and not isinstance(slices.temperature, float)
+    static = replace(slices, mask=None, temperature=None if traced_t else slices.temperature)
+    key = (kernel, static, slices.mask is not None, traced_t)
     jitted = _JITTED.get(key)
     if jitted is None:
         import jax
 
-        template = replace(slices, mask=None, temperature=None)
-
         def traced(mask: Array | None, temperature: Array | None, *arrays: Array) -> Array:
-            local = replace(
-                template, mask=mask, temperature=static_t if temperature is None else temperature
-            )
+            local = replace(static, mask=mask)
+            if traced_t:
+                local = replace(local, temperature=temperature)
             return _in_result_dtype(local, kernel(local, *arrays))
 
         jitted = _JITTED[key] = jax.jit(traced)
-    return jitted(slices.mask, None if static_t != "array" else t, *arrays)
+    return jitted(slices.mask, slices.temperature if traced_t else None, *arrays)
 
 
 def _run_blockwise(

@@ -2,9 +2,8 @@
 
 The validation (``prepare``, ``normalize_axis``, the cross-entropy ``setup``), the shared
 helpers (``Slices``, ``accurate_sum``, ``quiet_floating_point``, ``one_thread`` for the
-blocks) and the generic
-cross-entropy "denominator" kernel; the public functions themselves are looked up by name at
-run time (``public``). When these move, only this module changes.
+blocks) and the generic cross-entropy "denominator" kernel; the public functions themselves
+are looked up by name at run time (``public``). When these move, only this module changes.
 """
 
 from __future__ import annotations
