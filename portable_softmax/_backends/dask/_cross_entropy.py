@@ -19,7 +19,16 @@ import array_api_compat
 
 from ._blockwise import _on_block
 from ._forward import takes
-from ._graph import Array, aligned, expand, indices, meta_like, tree_sum, whole_slices
+from ._graph import (
+    Array,
+    aligned,
+    expand,
+    indices,
+    meta_like,
+    squeezed,
+    tree_sum,
+    whole_slices,
+)
 from ._package import Slices, cross_entropy_setup, denominator_kernel, quiet_floating_point
 
 
@@ -227,8 +236,8 @@ def _tree_loss(call: Any, reduction: str) -> Array:
     losses = tree.per_sample("loss")
     dtype = call.result_dtype
     if reduction == "none":
-        squeezed = losses.squeeze(axis=call.slices.axes)
-        return squeezed.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)
+        per_sample = squeezed(losses, call.slices.axes)
+        return per_sample.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)
     total = tree_sum(losses, None, keepdims=False)
     if reduction == "sum":
         return total.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)

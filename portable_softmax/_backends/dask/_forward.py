@@ -7,7 +7,7 @@ from typing import Any
 import array_api_compat
 
 from ._blockwise import map_whole_slices
-from ._graph import Array, whole_slices
+from ._graph import Array, squeezed, whole_slices
 from ._output import forward_pass, logsumexp_pass
 from ._package import normalize_axis, prepare
 from ._tree import statistics
@@ -100,4 +100,4 @@ def logsumexp(x: Array, axis: Any, where: Any, keepdims: bool) -> Array:
     else:
         _, merged = statistics(xc, axes=axes, mask=slices.mask, temperature=None, keep_exp=False)
         out = logsumexp_pass(merged, dtype=slices.result_dtype)
-    return out if keepdims else out.squeeze(axis=axes)
+    return out if keepdims else squeezed(out, axes)

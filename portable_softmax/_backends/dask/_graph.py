@@ -67,6 +67,19 @@ def kept_chunks(x: Array, axes: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     return tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
 
 
+def squeezed(a: Array, axes: tuple[int, ...]) -> Array:
+    """``a`` without its length-1 ``axes`` (one chunk each), as one blockwise layer: Dask's
+    own ``squeeze`` is a ``getitem`` that lists every chunk in the graph at build time."""
+    if not axes:
+        return a
+    if len(axes) == a.ndim:  # a 0-d result is one chunk: Dask's getitem lists just it
+        return a.squeeze(axis=axes)
+    xp = array_api_compat.array_namespace(a._meta)
+    return a.map_blocks(
+        xp.squeeze, axis=axes, drop_axis=axes, meta=meta_like(a, a.dtype, a.ndim - len(axes))
+    )
+
+
 def quiet_sum(block: Any, axis: Any = None, keepdims: bool = False, **_: Any) -> Any:
     """One step of a tree sum (chunk, combine or aggregate), without floating-point warnings
     on NumPy chunks: ``inf + -inf`` or an overflow is a result here, not an accident."""
