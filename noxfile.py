@@ -134,20 +134,20 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
             # the harness tests' dependencies too: one resolution, one install
             _install(session, "-e", ".", *TEST_DEPS, XDIST, *deps, *BENCH_DEPS)
         session.env["PORTABLE_SOFTMAX_HYPOTHESIS_PROFILE"] = profile
-        # JAX compiles each jitted kernel anew for each shape and dtype. Its persistent
-        # cache lets the x64 slot read what the float32 slot compiled (float32 programs are
-        # the same in both) and keeps compilations for re-runs; "0" caches even the cheap
-        # ones, which are most of them. Kept in the session's tmp, one folder per xdist
-        # worker (conformance/conftest.py: concurrent writers can corrupt an entry).
-        session.env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(session.create_tmp(), "jax")
-        session.env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-        session.env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+        # Write bytecode even where the machine sets PYTHONDONTWRITEBYTECODE (uv installs
+        # none): else every process (xdist workers, the mutant and cluster subprocesses)
+        # compiles the sources of pytest, NumPy, JAX... anew, seconds each. (Empty = unset.)
+        session.env["PYTHONDONTWRITEBYTECODE"] = ""
         session.env["JAX_PLATFORMS"] = "cpu"  # no probing for accelerators: CPU backends
         if profile == "ci":
-            # JAX's documented switch for programs that compile more than they run (each
-            # test compiles its shapes and runs them once): XLA skips its costly LLVM
-            # passes. The checks are the same; tests-long keeps JAX's default compiler.
+            # Each JAX test compiles its shapes and runs them once, so compiling is most of
+            # its time. JAX's documented switch for that skips XLA's costly LLVM passes, and
+            # XLA's classic loop emitters compile a third faster than its fusion emitters
+            # (measured, 2-core AMD EPYC). The checks are the same; tests-long keeps JAX's
+            # default compiler.
             session.env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+            xla_flags = "--xla_cpu_use_fusion_emitters=false"
+            session.env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flags}".strip()
         # JAX runs twice in the same process: as jax (float32) and as jax_x64 (64-bit types,
         # as with JAX_ENABLE_X64=1). The backend-free tests run once, in the first session.
         if "jax" in backends:
@@ -155,7 +155,7 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         extra = [] if suite == "cpu" else ["--backend-tests-only"]
         with _timed(session, "pytest"):
             # One xdist run for every backend; --dist loadgroup keeps each test module's JAX
-            # tests (float32, then x64) on one worker, and the numba tests on one, so each
+            # tests of one slot on one worker, and the numba tests on one, so each
             # compilation happens once (conformance/conftest.py). The CUDA kernels' CPU
             # emulation compiles C++ for a minute: it is nox -s cuda-compile.
             _pytest(

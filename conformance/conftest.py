@@ -7,7 +7,6 @@ See ``conformance/README.md`` for the options and the interface test modules rel
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,24 +103,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _own_jax_cache() -> None:
-    """Give each pytest-xdist worker its own JAX persistent-cache folder, under the one asked
-    for: JAX's cache files are not safe against a reader while another process writes the
-    same entry (seen: an empty entry read back, a warning, a failed test). The xdist groups
-    keep the float32 and x64 twins of a check in one worker, so its cache still serves them.
-    """
-    base = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if not base or not worker:
-        return
-    own = os.path.join(base, worker)
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = own
-    if "jax" in sys.modules:  # already configured from the environment: tell it too
-        sys.modules["jax"].config.update("jax_compilation_cache_dir", own)
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    _own_jax_cache()
     for concern in CONCERNS:
         config.addinivalue_line("markers", f"{concern}: conformance check of concern '{concern}'")
     config.addinivalue_line(
@@ -221,9 +203,9 @@ def _compile_group(selection: Selection, item: pytest.Item, params: dict[str, An
     """The pytest-xdist group (``--dist loadgroup``) of a test that compiles: its compilations
     then happen once, in one worker, and its later tests hit that worker's caches.
 
-    JAX compiles per shape and dtype: one group per test module holds both JAX slots, so
-    the float32 run of a check (first) fills the persistent cache that its x64 twin then
-    reads, and the modules spread over the workers. numba compiles each kernel variant once
+    JAX compiles per shape and dtype (and anew with 64-bit types on): one group per test
+    module and JAX slot, so the shapes a module's tests share compile once and the groups
+    spread over the workers. numba compiles each kernel variant once
     per process: the numba slot and the kernel tests (marked in their module) share one.
     """
     if "backend" not in params:
@@ -231,7 +213,7 @@ def _compile_group(selection: Selection, item: pytest.Item, params: dict[str, An
     slot = selection.slot(params["backend"])
     if slot.backend.compiles_per_shape:
         module = getattr(getattr(item, "module", None), "__name__", "")
-        return f"{slot.backend.module_name}:{module.rpartition('.')[2]}"
+        return f"{slot.backend.name}:{module.rpartition('.')[2]}"
     if slot.path == "numba":
         return "numba"
     return None

@@ -336,8 +336,9 @@ def test_calls_stay_lazy(backend: Any) -> None:
 def test_graph_of_ten_thousand_chunks_does_not_enumerate_them(backend: Any, path: str) -> None:
     """The call builds a graph of a few layers for 10^4 chunks (whole rows, split rows,
     ``axis=None``): no Python work per chunk at build time, and on the Dask fast path whole
-    rows stay lazy blockwise layers (the generic path's ``squeeze`` is Dask's own getitem). (Its time, SPEC's "under 1 s" target, is measured by
-    ``python -m benchmarks.scaling``, not here: a timed unit test fails on a loaded machine.)
+    rows stay lazy blockwise layers (the generic path's ``squeeze`` is Dask's own getitem).
+    (Its time, SPEC's "under 1 s" target, is measured by ``python -m benchmarks.scaling``,
+    not here: a timed unit test fails on a loaded machine.)
     A tree reduction adds one layer per level (log of the chunk count), never one per chunk.
     """
     cases = (((10_000, 100), (1, 100), -1), ((100, 10_000), (100, 1), -1))
