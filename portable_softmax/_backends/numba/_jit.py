@@ -4,7 +4,8 @@ Kernel loops get ``contract``, ``afn`` and ``reassoc`` (vectorised sums, fused m
 but never ``nnan``/``ninf``, which would let LLVM drop the edge values SPEC section 2
 defines, nor ``arcp``, which turns ``(x - m) / T`` into ``(x - m) * (1/T)``, one rounding more
 than SPEC section 3's bound allows for large ``|x - m| / T``. ``error_model="numpy"`` keeps
-division free of Python's zero checks.
+division free of Python's zero checks. ``nogil`` lets threads run kernels side by side (Dask's
+threaded scheduler, a user's thread pool): the kernels touch no Python object.
 
 Only the entry points (the kernels, and the few helpers called from Python) are cached on
 disk, each built as a closure over its variant (parallel, edges, kind) and over
@@ -50,6 +51,6 @@ def jit(
     ``cache=True`` only for closures over :data:`SOURCE_KEY`."""
     njit: Any = numba.njit
     decorator: Callable[[Callable[..., Any]], Any] = njit(
-        parallel=parallel, fastmath=set(fastmath), error_model="numpy", cache=cache
+        parallel=parallel, fastmath=set(fastmath), error_model="numpy", cache=cache, nogil=True
     )
     return decorator
