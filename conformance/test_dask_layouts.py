@@ -71,7 +71,8 @@ def _edge_rows() -> tuple[np.ndarray, np.ndarray]:
     width 5 (columns 0-4, 5-9, 10-11)."""
     rng = np.random.default_rng(7)
     x = rng.normal(scale=4.0, size=(6, 12))
-    x[0, 7] = NAN  # row 2 of the table, NaN in the second chunk only
+    x[0, 7] = NAN  # row 2 of the table: NaN in the second chunk wins over
+    x[0, 2] = INF  # row 3: an infinity in the first chunk
     x[1, [1, 9, 11]] = INF  # row 3: k = 3 infinities in three chunks
     x[2] = -INF  # row 4: nothing finite
     x[3, 4] = NAN  # masked below, with the whole row: row 1 wins over row 2
@@ -353,6 +354,20 @@ def test_graph_of_ten_thousand_chunks_does_not_enumerate_them(backend: Any, path
             if path == "dask" and chunks[-1] == shape[-1]:  # nothing materialised at build
                 eager = [name for name, layer in layers.items() if layer.is_materialized()]
                 assert not eager, f"{where}: layers materialised at build time: {eager}"
+
+
+def test_nan_in_one_chunk_wins_over_infinity_in_another(run: Callable[..., np.ndarray]) -> None:
+    """SPEC section 2: a NaN in a slice makes it NaN, even where another chunk of the slice
+    holds +inf and every other slice of the NaN's chunk is plain (the chunk step that finds
+    no edge there must not lose the NaN)."""
+    x = np.random.default_rng(3).normal(size=(4, 10))
+    x[0, 1] = INF
+    x[0, 7] = NAN
+    xd = da.from_array(x, chunks=(4, 5))
+    for fn in (ps.softmax, ps.log_softmax, ps.logsumexp):
+        out = run(fn, xd, axis=-1)
+        assert np.isnan(out[0]).all(), f"{fn.__name__}: {out[0]!r}"
+        assert not np.isnan(out[1:]).any(), f"{fn.__name__}: NaN in plain rows"
 
 
 def test_split_rows_stay_probabilities(run: Callable[..., np.ndarray]) -> None:

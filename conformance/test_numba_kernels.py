@@ -558,3 +558,48 @@ def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> Non
     ]  # fmt: skip
     assert "data saved" in runs[0]
     assert "data saved" not in runs[1], runs[1]
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("temperature", [None, 0.5, 3.0])
+def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any) -> None:
+    """The Dask tree's chunk step (``row_statistics``): per row the maximum, the sum of
+    ``exp((x - m)/T)`` and the exponentials, on a strided view as ``from_array`` cuts it."""
+    from portable_softmax._backends.numba._statistics import row_statistics
+
+    rng = np.random.default_rng(7)
+    whole = (rng.standard_normal((37, 2 * 700)) * 40).astype(dtype)
+    rows = whole[:, 700:]  # unit inner stride, not C-contiguous
+    found = row_statistics(rows, temperature, keep=True)
+    assert found is not None
+    m, s, e = found
+    x = rows.astype(F64)
+    t = 1.0 if temperature is None else temperature
+    ref_m = x.max(axis=1, keepdims=True)
+    ref_e = np.exp((x - ref_m) / t)
+    eps = np.finfo(dtype).eps
+    assert m.dtype == dtype
+    assert e.dtype == dtype
+    assert s.dtype == dtype
+    np.testing.assert_array_equal(m, ref_m.astype(dtype))
+    # exp's argument carries the rounding of (x - m)/T: a relative error of |arg| eps
+    arg = np.abs((x - ref_m) / t)
+    assert np.all(np.abs(e - ref_e) <= (4 + arg) * eps * ref_e + np.finfo(dtype).tiny)
+    ref_s = np.array([[math.fsum(row)] for row in ref_e])
+    assert np.all(np.abs(s - ref_s) <= 8 * eps * ref_s)  # the largest term is exp(0) = 1
+    only = row_statistics(rows, temperature, keep=False)
+    assert only is not None
+    assert only[2] is None
+    np.testing.assert_array_equal(only[1], s)
+
+
+@pytest.mark.parametrize("edge", [math.nan, math.inf, -math.inf])
+def test_tree_statistics_leave_edge_rows_to_the_general_step(edge: float) -> None:
+    """A row whose maximum is not finite (NaN, +inf, all -inf) gives None: the caller's
+    general statistics settle SPEC section 2's table for it."""
+    from portable_softmax._backends.numba._statistics import row_statistics
+
+    rows = np.ones((3, 5))
+    rows[1] = -math.inf if edge == -math.inf else rows[1]
+    rows[1, 2] = edge
+    assert row_statistics(rows, None, keep=True) is None
