@@ -31,11 +31,31 @@ WIDE = ("float32", "float64")  # properties whose exactness argument needs >= 24
 SCALES = (1.0, 8.0, 64.0, 1000.0)
 
 
-def _draw_x(data: Any, dtype: str, *, grid: bool = False) -> tuple[np.ndarray, int]:
+SHAPE_MENU = ((1,), (3,), (7,), (1, 1), (2, 5), (5, 1), (1, 6), (4, 7), (3, 1, 4), (2, 3, 2))
+SHAPE_MENU += ((1, 5, 1), (7, 2, 3), (6, 7, 1))
+"""Shapes for backends that compile a program per shape (JAX): what the free draw covers (1-3
+dims, sides 1-7, length-1 axes, 1-element arrays) in a fixed menu, so that most examples
+reuse a compiled program instead of compiling their own; the values stay freely drawn.
+Every other backend runs the same generic code on freely drawn shapes."""
+
+
+def _shapes(backend: Any) -> st.SearchStrategy[tuple[int, ...]]:
+    if backend.compiles_per_shape:
+        return st.sampled_from(SHAPE_MENU)
+    return hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=7)
+
+
+def _sizes(backend: Any, low: int, high: int) -> st.SearchStrategy[int]:
+    """A length in ``[low, high]``: any (free draw), or the ends and the middle where each
+    new length is a new compilation."""
+    if backend.compiles_per_shape:
+        return st.sampled_from(sorted({low, (low + high) // 2, high}))
+    return st.integers(low, high)
+
+
+def _draw_x(data: Any, dtype: str, backend: Any, *, grid: bool = False) -> tuple[np.ndarray, int]:
     """An array of 1-3 dims and an int axis; ``grid`` puts values on multiples of 1/8."""
-    shape = data.draw(
-        hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=7), label="shape"
-    )
+    shape = data.draw(_shapes(backend), label="shape")
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
     scale = data.draw(st.sampled_from(SCALES), label="scale")
     if grid:  # j/8 with |j| < 2**13: exact in float32, and so are x + c and x / 2**k
@@ -109,7 +129,7 @@ def test_softmax_sums_to_one(backend: Any, impl: Any, dtype: str, data: Any) -> 
     """Each slice sums to 1 within the sum of its entries' bounds."""
     need_dtype(backend, dtype)
     fn = require(impl, "softmax")
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     y = _run(backend, fn, x, dtype, "softmax", axis=axis)
     total = np.apply_along_axis(math.fsum, axis, y)
     slack = np.sum(_allowed("softmax", x, y, dtype, axis), axis=axis)
@@ -130,7 +150,7 @@ def test_within_range(backend: Any, impl: Any, name: str, dtype: str, data: Any)
     """softmax in [0, 1] and log_softmax in [-inf, 0], exactly (rounding cannot leave them)."""
     need_dtype(backend, dtype)
     fn = require(impl, name)
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     y = _run(backend, fn, x, dtype, name, axis=axis)
     lo = 0.0 if name == "softmax" else -math.inf
     hi = 1.0 if name == "softmax" else 0.0
@@ -151,7 +171,7 @@ def test_argmax_kept(backend: Any, impl: Any, name: str, dtype: str, data: Any) 
     """The largest input of each slice gets the largest output (up to the bound)."""
     need_dtype(backend, dtype)
     fn = require(impl, name)
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     y = _run(backend, fn, x, dtype, name, axis=axis)
     i = np.expand_dims(np.argmax(x, axis=axis), axis)
     at_max = np.take_along_axis(y, i, axis)
@@ -176,7 +196,7 @@ def test_shift_invariance(backend: Any, impl: Any, name: str, dtype: str, data: 
     """f(x + c) == f(x) (logsumexp: + c) for an integer c that keeps x + c exact."""
     need_dtype(backend, dtype)
     fn = require(impl, name)
-    x, axis = _draw_x(data, dtype, grid=True)
+    x, axis = _draw_x(data, dtype, backend, grid=True)
     c = float(data.draw(st.integers(-1000, 1000), label="c"))
     xc = x + c  # exact: multiples of 1/8 below 2**14 fit 24 bits
     a = _run(backend, fn, x, dtype, name, axis=axis)
@@ -206,7 +226,7 @@ def test_log_softmax_is_log_of_softmax(backend: Any, impl: Any, dtype: str, data
     """log_softmax == log(softmax) wherever softmax is a normal number."""
     need_dtype(backend, dtype)
     sm, lsm = require(impl, "softmax"), require(impl, "log_softmax")
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     y = _run(backend, sm, x, dtype, "softmax", axis=axis)
     logp = _run(backend, lsm, x, dtype, "log_softmax", axis=axis)
     normal = y >= ref.finfo(dtype)[1]
@@ -233,7 +253,7 @@ def test_logsumexp_consistency(backend: Any, impl: Any, dtype: str, data: Any) -
     need_dtype(backend, dtype)
     lse_fn = require(impl, "logsumexp", "keepdims")
     lsm = require(impl, "log_softmax")
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     lse = _run(backend, lse_fn, x, dtype, "logsumexp", axis=axis, keepdims=True)
     logp = _run(backend, lsm, x, dtype, "log_softmax", axis=axis)
     lse_slack = _allowed("logsumexp", x, lse, dtype, axis).reshape(lse.shape)
@@ -262,7 +282,7 @@ def test_temperature_one_is_none(backend: Any, impl: Any, name: str, dtype: str,
     """temperature=1.0 gives the result of temperature=None."""
     need_dtype(backend, dtype)
     fn = require(impl, name, "temperature")
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     a = _run(backend, fn, x, dtype, name, axis=axis)
     b = _run(backend, fn, x, dtype, name, axis=axis, temperature=1.0)
     slack = 2 * _allowed(name, x, a, dtype, axis)
@@ -286,7 +306,7 @@ def test_temperature_scales_logits(
     """f(x, temperature=T) == f(x / T) for T a power of two (so x / T is exact)."""
     need_dtype(backend, dtype)
     fn = require(impl, name, "temperature")
-    x, axis = _draw_x(data, dtype, grid=True)
+    x, axis = _draw_x(data, dtype, backend, grid=True)
     t = 2.0 ** data.draw(st.integers(-3, 3), label="log2(T)")
     a = _run(backend, fn, x, dtype, name, axis=axis, temperature=t)
     b = _run(backend, fn, x / t, dtype, name, axis=axis)
@@ -309,7 +329,7 @@ def test_large_temperature_is_near_uniform(backend: Any, impl: Any, dtype: str, 
     """As T grows softmax tends to 1/n: |n y_i - 1| <= expm1(spread / T) + bound."""
     need_dtype(backend, dtype)
     fn = require(impl, "softmax", "temperature")
-    x, axis = _draw_x(data, dtype)
+    x, axis = _draw_x(data, dtype, backend)
     t = data.draw(st.sampled_from([1e2, 1e4, 1e6]), label="T")
     y = _run(backend, fn, x, dtype, "softmax", axis=axis, temperature=t)
     n = x.shape[axis]
@@ -336,8 +356,8 @@ def test_cross_entropy_mean_is_sum_over_weights(
     """reduction="mean" == "sum" / D, with D the summed class weights of unignored samples."""
     need_dtype(backend, dtype)
     fn = require(impl, "cross_entropy", "reduction", "weight", "ignore_index")
-    n = data.draw(st.integers(1, 8), label="N")
-    c = data.draw(st.integers(2, 6), label="C")
+    n = data.draw(_sizes(backend, 1, 8), label="N")
+    c = data.draw(_sizes(backend, 2, 6), label="C")
     logits = prepare(
         data.draw(hnp.arrays(np.float64, (n, c), elements=st.floats(-8, 8)), label="logits"),
         dtype,
