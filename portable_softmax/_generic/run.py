@@ -89,24 +89,44 @@ def _run_blockwise(
         keep_shape = tuple(sum(c) for c in reduced_chunks)
         broadcast = da.broadcast_to(temperature, keep_shape)  # type: ignore[no-untyped-call]
         operands.append(broadcast.rechunk(reduced_chunks))
-    count = len(arrays)
-
-    def on_block(*blocks: np.ndarray) -> np.ndarray:
-        rest = list(blocks[count:])
-        mask = rest.pop(0) if slices.mask is not None else None
-        local_temperature = rest.pop(0) if rest else temperature
-        local = replace(slices, xp=numpy_namespace, mask=mask, temperature=local_temperature)
-        with quiet_floating_point(numpy_namespace):
-            return np.asarray(_in_result_dtype(local, kernel(local, *blocks[:count])))
-
+    traced_t = temperature is not None and not isinstance(temperature, float)
+    # Only the static part of the slices travels (the blocks bring mask and temperature),
+    # and a module-level block function: Dask tokenizes every argument of map_blocks, and a
+    # closure over the slices (Dask arrays inside) went through cloudpickle, ms per call.
+    static = replace(
+        slices,
+        xp=numpy_namespace,
+        mask=None,
+        temperature=None if traced_t else temperature,
+    )
     dtype = slices.result_dtype
     return da.map_blocks(  # type: ignore[no-untyped-call]
-        on_block,
+        _on_numpy_block,
         *operands,
+        kernel=kernel,
+        static=static,
+        count=len(arrays),
+        has_mask=slices.mask is not None,
+        traced_t=traced_t,
         dtype=dtype,
         chunks=reduced_chunks if reduces else chunks,
         meta=np.empty((0,) * arrays[0].ndim, dtype=dtype),
     )
+
+
+def _on_numpy_block(
+    *blocks: Any, kernel: Kernel, static: Slices, count: int, has_mask: bool, traced_t: bool
+) -> Any:
+    """The kernel on one NumPy block: ``count`` arrays, then the mask and the temperature
+    blocks where the call has them."""
+    import numpy as np
+
+    rest = list(blocks[count:])
+    local = replace(static, mask=rest.pop(0) if has_mask else None)
+    if traced_t:
+        local = replace(local, temperature=rest.pop(0))
+    with quiet_floating_point(local.xp):
+        return np.asarray(_in_result_dtype(local, kernel(local, *blocks[:count])))
 
 
 def _aligned(a: Array, chunks: tuple[tuple[int, ...], ...]) -> Array:
