@@ -55,22 +55,35 @@ def _plain_statistics(
     """
     import numpy as np
 
+    from ... import _dispatch
     from . import _numpy_rows
 
     axes = local.axes
     t = local.temperature
-    compiled = _compiled_statistics(masked, axes, t, keep=unshifted)
-    if compiled is not None:
-        return compiled
+    keepdims = tuple(1 if i in axes else n for i, n in enumerate(masked.shape))
+    rows = _numpy_rows.rows_of(masked, axes)
+    scalar_t = isinstance(t, (float, type(None)))
+    if rows is not None and scalar_t and "numba" in _dispatch.fast_path_names(masked):
+        # numba's exponential is vectorised (NumPy's is a scalar loop on some processors)
+        from ..numba._statistics import row_statistics
+
+        found = row_statistics(rows, t, keep=unshifted)
+        if found is not None:
+            m, s, e = found
+            return (
+                m.reshape(keepdims),
+                s.reshape(keepdims),
+                None if e is None else e.reshape(masked.shape),
+            )
+        if rows.dtype in (np.float32, np.float64):
+            return None  # some slice maximum is not finite: the general step settles it
     small_t = t is None or (isinstance(t, float) and t <= 1)
-    rows = _numpy_rows.rows_of(masked, axes) if small_t else None
-    if rows is not None:
+    if rows is not None and small_t:
         found = _numpy_rows.statistics(rows, t, unshifted=unshifted)
         if found is None:
             return None
-        keep = tuple(1 if i in axes else n for i, n in enumerate(masked.shape))
         m, s, e = found
-        return m.reshape(keep), s.reshape(keep), e.reshape(masked.shape)
+        return m.reshape(keepdims), s.reshape(keepdims), e.reshape(masked.shape)
     m = np.max(masked, axis=axes, keepdims=True)
     if not np.isfinite(m).all():
         return None
@@ -82,31 +95,6 @@ def _plain_statistics(
         z = local.shift(masked, m)
     np.exp(z, out=z)
     return m, accurate_sum(local.xp, z, axes), z
-
-
-def _compiled_statistics(
-    masked: Any, axes: tuple[int, ...], t: Any, *, keep: bool
-) -> tuple[Any, Any, Any] | None:
-    """NumPy only: ``(m, s, e)`` from numba's kernel when numba is installed and the block's
-    reduced axes are its last, contiguous ones: the block on its chunk type's fastest path
-    (NumPy's exponential is a scalar loop on some processors, numba's is vectorised).
-    None when it does not apply, or when some slice maximum is not finite."""
-    from ... import _dispatch
-    from . import _numpy_rows
-
-    if "numba" not in _dispatch.fast_path_names(masked):
-        return None
-    rows = _numpy_rows.rows_of(masked, axes)
-    if rows is None or not isinstance(t, (float, type(None))):
-        return None
-    from ..numba._statistics import row_statistics
-
-    found = row_statistics(rows, t, keep=keep)
-    if found is None:
-        return None
-    keepdims = tuple(1 if i in axes else n for i, n in enumerate(masked.shape))
-    m, s, e = found
-    return m.reshape(keepdims), s.reshape(keepdims), None if e is None else e.reshape(masked.shape)
 
 
 def _general_statistics(local: Slices, masked: Any) -> tuple[Any, Any, Any, Any]:

@@ -17,9 +17,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from ._forward import _exp_sum
 from ._jit import SOURCE_KEY, jit
-from ._reductions import compensated_add, compensated_total, row_max
+from ._reductions import compensated_add, compensated_total, exp_sum, row_max
 
 __all__ = ["ce_kernel", "denominator", "labels_denominator", "safe_scale", "total"]
 
@@ -96,7 +95,7 @@ def _row(
     m = row_max(xi)
     if edges and m - m != 0:
         return _edge_row(xi, m, i, hard, y, target, w, weighted, keep, share, oi, scale, gradient)
-    s = _exp_sum(xi, oi, m, one, gradient)
+    s = exp_sum(xi, oi, m, one, gradient)
     lse = np.log(s)
     n = xi.shape[0]
     plain = hard and share == 0

@@ -16,9 +16,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from ._exp import vexp
 from ._jit import SOURCE_KEY, jit
-from ._reductions import BLOCK, compensated_add, compensated_total, row_max
+from ._reductions import exp_sum, halves, row_max
 
 __all__ = ["LOGSUMEXP", "LOG_SOFTMAX", "SOFTMAX", "forward_kernel"]
 
@@ -51,51 +50,6 @@ def _edge_row(xi: Any, oi: Any, m: Any, kind: int) -> None:
     return
 
 
-@jit()
-def _halves(m: Any, t: Any) -> Any:
-    """``(h, m*h, t*h)`` with ``h = 1/2`` for ``t > 1``, else 1: ``(x*h - m*h) / (t*h)`` is
-    ``(x - m)/t`` without overflow of ``x - m`` where the quotient is in range (as on the
-    generic path; the halvings are exact)."""
-    one = t / t
-    h = one / (one + one) if t > one else one
-    return h, m * h, t * h
-
-
-@jit()
-def _exp_sum(xi: Any, oi: Any, m: Any, t: Any, write: bool) -> Any:
-    """``sum(exp((x - m)/t))`` in blocks; with ``write`` the exponentials go to ``oi``."""
-    n = xi.shape[0]
-    zero = t - t
-    total = zero
-    carry = zero
-    scaled = t != t / t
-    h, mh, th = _halves(m, t)
-    for start in range(0, n, BLOCK):
-        # a block as its own view: LLVM vectorises a loop from 0 over a view far better
-        # (3x here) than one over a range of the row
-        xb = xi[start : start + BLOCK]
-        ob = oi[start : start + BLOCK]
-        s = zero
-        if write and scaled:
-            for j in range(xb.shape[0]):
-                e = vexp((xb[j] * h - mh) / th)
-                ob[j] = e
-                s += e
-        elif write:
-            for j in range(xb.shape[0]):
-                e = vexp(xb[j] - m)
-                ob[j] = e
-                s += e
-        elif scaled:
-            for j in range(xb.shape[0]):
-                s += vexp((xb[j] * h - mh) / th)
-        else:
-            for j in range(xb.shape[0]):
-                s += vexp(xb[j] - m)
-        total, carry = compensated_add(total, carry, s)
-    return compensated_total(total, carry)
-
-
 def _build(kind: int, parallel: bool, edges: bool) -> Any:
     """The kernel of one ``kind`` and variant. All three are closure constants: the branches
     on them fold away (a runtime ``kind`` measured up to 1.5x slower), and numba's cache,
@@ -113,7 +67,7 @@ def _build(kind: int, parallel: bool, edges: bool) -> Any:
             if edges and m - m != 0:
                 _edge_row(xi, oi, m, kind)
                 continue
-            s = _exp_sum(xi, oi, m, t, kind == SOFTMAX)
+            s = exp_sum(xi, oi, m, t, kind == SOFTMAX)
             if kind == SOFTMAX:
                 inv = one / s
                 for j in range(xi.shape[0]):
@@ -122,7 +76,7 @@ def _build(kind: int, parallel: bool, edges: bool) -> Any:
                 oi[0] = m + np.log(s)
             elif t != one:
                 lse = np.log(s)
-                h, mh, th = _halves(m, t)
+                h, mh, th = halves(m, t)
                 for j in range(xi.shape[0]):
                     oi[j] = (xi[j] * h - mh) / th - lse
             else:

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from ._eligibility import scalar_temperature
-from ._forward import _exp_sum
 from ._jit import SOURCE_KEY, jit
-from ._reductions import row_max
+from ._reductions import exp_sum, row_max
 
 __all__ = ["row_statistics"]
 
@@ -35,7 +34,7 @@ def _build(keep: bool) -> Any:
             m_out[i, 0] = m
             if m - m != 0:  # NaN, +inf or -inf: the caller's general statistics
                 return
-            s_out[i, 0] = _exp_sum(xi, e[i], m, t, keep)
+            s_out[i, 0] = exp_sum(xi, e[i], m, t, keep)
         if key:  # closure cells: numba's cache keys the variants apart
             return
 
