@@ -6,6 +6,7 @@ See ``conformance/README.md`` for the options and the interface test modules rel
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance._framework import errors
-from conformance._framework.backends import Backend
+from conformance._framework.backends import REGISTRY, Backend
 from conformance._framework.profiles import ENV_PROFILE, register_profiles
 from conformance._framework.provided import (
     accepts_backend,
@@ -118,6 +119,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.option.help:
         return
+    if _is_xdist_controller(config) and not config.option.report:
+        # The controller only hands out tests and tallies reports: the workers load the
+        # backends (and report an unusable explicit one). Loading them here too cost about
+        # 9 s of imports before the workers even started.
+        names = _split_names(config.option.backend)
+        unknown = [n for n in names if n not in REGISTRY]
+        if unknown:
+            raise pytest.UsageError(f"conformance: unknown backend(s) {unknown}")
+        absent = [n for n in names if importlib.util.find_spec(REGISTRY[n]().module_name) is None]
+        if absent:  # the common unusable case, said as clearly as select_backends says it
+            raise pytest.UsageError(
+                f"conformance: backend(s) asked for explicitly are not installed: {absent}"
+            )
+        return
     try:
         selection = Selection(
             backends=select_backends(config.option.backend, config.option.xp, config.option.path),
@@ -134,10 +149,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(plugin, "conformance-matrix")
 
 
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """Whether this is pytest-xdist's controller, which collects and runs no test itself."""
+    return (
+        not hasattr(config, "workerinput")
+        and getattr(config.option, "dist", "no") != "no"
+        and bool(getattr(config.option, "tx", None))
+        and not config.option.collectonly
+    )
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
 def _header_lines(config: pytest.Config) -> list[str]:
     selection = config.stash.get(_SELECTION, None)
     if selection is None:
-        return []
+        return ["conformance backends: loaded in the xdist workers (run without -n to list them)"]
     lines = []
     for slot in selection.backends:
         text = slot.reason if slot.reason else f"{slot.backend.describe()}, path {slot.path}"

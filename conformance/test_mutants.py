@@ -2,23 +2,28 @@
 
 For every mutant the suite runs in a subprocess on NumPy, restricted (its module and ``-k``)
 to the check that should catch the defect, and must exit with "tests failed" and name that
-check. One subprocess costs about two seconds. Deselect with ``-m "not mutants"``; the tests are
+check. The runs share one subprocess (``_framework/mutant_runs.py``): a process costs two
+seconds to start, a run half a second. Deselect with ``-m "not mutants"``; the tests are
 skipped when the run does not test portable_softmax (the mutants wrap it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import portable_softmax
+from conformance._framework.mutant_runs import PREFIX
 from conformance.mutants import MUTANTS
 
-pytestmark = pytest.mark.mutants
+# one worker runs them all: the module fixture starts the subprocess once
+pytestmark = [pytest.mark.mutants, pytest.mark.xdist_group("mutants")]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,50 +70,57 @@ def test_every_mutant_has_a_catching_check() -> None:
     assert sorted(CATCHES) == sorted(MUTANTS)
 
 
-@pytest.mark.parametrize("mutant", sorted(MUTANTS))
-def test_suite_catches_mutant(request: pytest.FixtureRequest, mutant: str) -> None:
-    """``pytest conformance --impl conformance.mutants:<mutant>`` fails in the right check."""
-    if not _tests_portable_softmax(request.config):
-        pytest.skip("the mutants wrap portable_softmax, which this run does not test")
-    if not _selects_numpy(request.config):
-        # One run per mutant is enough: the numpy session has them (no repeat per backend).
-        pytest.skip("the mutant runs use NumPy; they run where numpy is selected")
-    if mutant == "mean_counts_ignored" and not hasattr(portable_softmax, "cross_entropy"):
-        pytest.skip("portable_softmax has no cross_entropy")
-    check, expr = CATCHES[mutant]
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        # Only the module of the catching check: collecting the whole suite for one -k
-        # selection cost about a second of each run (the nodeid checked below is the same).
-        str(ROOT / "conformance" / check.partition("::")[0]),
-        "--backend",
-        "numpy",
-        "--impl",
-        f"conformance.mutants:{mutant}",
-        "-q",
-        "-x",
-        "-p",
-        "no:cacheprovider",
-        "-m",
-        "not mutants",
-        "-k",
-        expr,
-    ]
+def _batch() -> list[str]:
+    """The mutants this package can run (cross-entropy's needs the function)."""
+    return [m for m in sorted(MUTANTS) if m != "mean_counts_ignored" or _HAS_CROSS_ENTROPY]
+
+
+_HAS_CROSS_ENTROPY = hasattr(portable_softmax, "cross_entropy")
+
+
+@pytest.fixture(scope="module")
+def mutant_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every mutant's run, in one subprocess (``mutant_runs``): mutant -> outcome."""
+    runs = [[m, f"conformance/{CATCHES[m][0].partition('::')[0]}", CATCHES[m][1]] for m in _batch()]
+    spec = tmp_path_factory.mktemp("mutants") / "runs.json"
+    spec.write_text(json.dumps(runs), encoding="utf-8")
+    cmd = [sys.executable, "-m", "conformance._framework.mutant_runs", str(spec)]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     for key in ("PORTABLE_SOFTMAX_BACKENDS", "PORTABLE_SOFTMAX_IMPL", "PORTABLE_SOFTMAX_XP"):
         env.pop(key, None)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
+    outcomes = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith(PREFIX):
+            outcome = json.loads(line[len(PREFIX) :])
+            outcomes[outcome["mutant"]] = outcome
     tail = "\n".join(out.splitlines()[-25:])
-    assert proc.returncode == 1, (
-        f"mutant {mutant}: exit code {proc.returncode}, but should be 1 (tests failed)\n"
-        f"$ {' '.join(cmd)}\n{tail}"
+    assert proc.returncode == 0, f"the mutant runs broke (exit {proc.returncode}):\n{tail}"
+    return outcomes
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_suite_catches_mutant(request: pytest.FixtureRequest, mutant: str) -> None:
+    """``pytest <module> --impl conformance.mutants:<mutant> -k <expr>`` fails in the right
+    check (run in one subprocess for all mutants, a pytest run each)."""
+    if not _tests_portable_softmax(request.config):
+        pytest.skip("the mutants wrap portable_softmax, which this run does not test")
+    if not _selects_numpy(request.config):
+        # One run per mutant is enough: the numpy session has them (no repeat per backend).
+        pytest.skip("the mutant runs use NumPy; they run where numpy is selected")
+    if mutant not in _batch():
+        pytest.skip("portable_softmax has no cross_entropy")
+    outcome = request.getfixturevalue("mutant_outcomes").get(mutant)
+    assert outcome is not None, f"mutant {mutant}: no outcome from the mutant runs"
+    check = CATCHES[mutant][0]
+    how = f"$ pytest {' '.join(outcome['args'])}\nfailed: {outcome['failed']}"
+    assert outcome["exit"] == 1, (
+        f"mutant {mutant}: exit code {outcome['exit']}, but should be 1 (tests failed)\n{how}"
     )
-    assert f"FAILED conformance/{check}[" in out, (
-        f"mutant {mutant}: the suite failed, but not in {check}\n{tail}"
+    assert any(nodeid.startswith(f"conformance/{check}[") for nodeid in outcome["failed"]), (
+        f"mutant {mutant}: the suite failed, but not in {check}\n{how}"
     )
