@@ -31,6 +31,7 @@ from conformance._framework.selection import (
     ENV_XP,
     Selection,
     SelectionError,
+    requested_backend_names,
     select_backends,
     select_impls,
 )
@@ -123,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # The controller only hands out tests and tallies reports: the workers load the
         # backends (and report an unusable explicit one). Loading them here too cost about
         # 9 s of imports before the workers even started.
-        names = _split_names(config.option.backend)
+        names = requested_backend_names(config.option.backend)
         unknown = [n for n in names if n not in REGISTRY]
         if unknown:
             raise pytest.UsageError(f"conformance: unknown backend(s) {unknown}")
@@ -157,10 +158,6 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
         and bool(getattr(config.option, "tx", None))
         and not config.option.collectonly
     )
-
-
-def _split_names(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def _header_lines(config: pytest.Config) -> list[str]:

@@ -70,12 +70,12 @@ def test_every_mutant_has_a_catching_check() -> None:
     assert sorted(CATCHES) == sorted(MUTANTS)
 
 
+_HAS_CROSS_ENTROPY = hasattr(portable_softmax, "cross_entropy")
+
+
 def _batch() -> list[str]:
     """The mutants this package can run (cross-entropy's needs the function)."""
     return [m for m in sorted(MUTANTS) if m != "mean_counts_ignored" or _HAS_CROSS_ENTROPY]
-
-
-_HAS_CROSS_ENTROPY = hasattr(portable_softmax, "cross_entropy")
 
 
 @pytest.fixture(scope="module")

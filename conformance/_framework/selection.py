@@ -90,12 +90,17 @@ def _split(values: list[str] | None) -> list[str]:
     return out
 
 
+def requested_backend_names(requested: list[str] | None) -> list[str]:
+    """The backend names asked for (``--backend``, else the environment), none = all."""
+    return _split(requested) or _split([os.environ.get(ENV_BACKENDS, "")])
+
+
 def select_backends(
     requested: list[str] | None, xp_spec: str | None, paths: list[str] | None = None
 ) -> list[BackendSlot]:
     """Resolve the backend selection, one slot per backend and path; raise SelectionError
     for an explicit unusable one."""
-    names = _split(requested) or _split([os.environ.get(ENV_BACKENDS, "")])
+    names = requested_backend_names(requested)
     xp_spec = xp_spec or os.environ.get(ENV_XP) or None
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:

@@ -76,7 +76,10 @@ def _plain_statistics(
                 None if e is None else e.reshape(masked.shape),
             )
         if rows.dtype in (np.float32, np.float64):
-            return None  # some slice maximum is not finite: the general step settles it
+            # the kernel took this call and found a NaN or a non-finite maximum (or the chunk
+            # is empty, or the temperature not a positive finite float): the general step
+            # settles every such case, and the NumPy attempt below would find the same
+            return None
     small_t = t is None or (isinstance(t, float) and t <= 1)
     if rows is not None and small_t:
         found = _numpy_rows.statistics(rows, t, unshifted=unshifted)
