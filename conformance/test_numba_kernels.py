@@ -560,16 +560,31 @@ def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> Non
     assert "data saved" not in runs[1], runs[1]
 
 
+def _tree_rows(layout: str, whole: np.ndarray) -> np.ndarray:
+    """Row pieces as a Dask chunk holds them: cut by ``from_array`` (strided), contiguous,
+    one row, or rows that overlap in memory (read through a copy)."""
+    if layout == "strided":
+        return whole[:, 700:]  # unit inner stride, not C-contiguous
+    if layout == "contiguous":
+        return np.ascontiguousarray(whole[:, 700:])
+    if layout == "one row":
+        return whole[5:6, 700:]
+    item = whole.itemsize
+    return np.lib.stride_tricks.as_strided(whole, (20, 700), (350 * item, item))  # overlapping
+
+
+@pytest.mark.parametrize("layout", ["strided", "contiguous", "one row", "overlapping"])
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("temperature", [None, 0.5, 3.0])
-def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any) -> None:
+def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any, layout: str) -> None:
     """The Dask tree's chunk step (``row_statistics``): per row the maximum, the sum of
-    ``exp((x - m)/T)`` and the exponentials, on a strided view as ``from_array`` cuts it."""
+    ``exp((x - m)/T)`` and the exponentials, on each layout a chunk's rows can have."""
     from portable_softmax._backends.numba._statistics import row_statistics
 
     rng = np.random.default_rng(7)
     whole = (rng.standard_normal((37, 2 * 700)) * 40).astype(dtype)
-    rows = whole[:, 700:]  # unit inner stride, not C-contiguous
+    rows = _tree_rows(layout, whole)
+    before = rows.copy()
     found = row_statistics(rows, temperature, keep=True)
     assert found is not None
     m, s, e = found
@@ -591,6 +606,29 @@ def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any) -
     assert only is not None
     assert only[2] is None
     np.testing.assert_array_equal(only[1], s)
+    np.testing.assert_array_equal(rows, before)  # the input is only read
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_tree_rescale_matches_float64_reference(dtype: Any) -> None:
+    """The output pass of split chunks (``rescale_rows``): ``min(e * f, 1)`` per row, in
+    place, within one rounding of the float64 product; other calls are declined."""
+    from portable_softmax._backends.numba._statistics import rescale_rows
+
+    rng = np.random.default_rng(8)
+    e = rng.uniform(0, 1, (9, 1500)).astype(dtype)
+    e[0, 0] = 1.0
+    factor = rng.uniform(0.5, 2, (9, 1)).astype(dtype)
+    factor[0] = np.nextafter(dtype(1), dtype(2))  # 1 * (1 + ulp) clamps to 1
+    ref = np.minimum(e.astype(F64) * factor.astype(F64), 1.0)
+    out = rescale_rows(e, factor)
+    assert out is e
+    eps = np.finfo(dtype).eps
+    assert np.all(np.abs(e - ref) <= eps / 2 * ref)
+    assert e.max() <= 1.0
+    assert e[0, 0] == 1.0
+    assert rescale_rows(e[:, ::2], factor) is None  # not C-contiguous: the NumPy path's
+    assert rescale_rows(e, factor.astype(F64 if dtype == F32 else F32)) is None
 
 
 @pytest.mark.parametrize("edge", [math.nan, math.inf, -math.inf])

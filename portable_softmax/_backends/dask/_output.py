@@ -41,12 +41,20 @@ def _rescale(e: Any, factor: Any, axes: tuple[int, ...]) -> Any:
     is a view of rows (it is this chunk's private intermediate)."""
     import numpy as np
 
+    from ... import _dispatch
     from . import _numpy_rows
 
     rows = _numpy_rows.rows_of(e, axes)
     if rows is None:
         return np.minimum(e * factor, 1)
-    return _numpy_rows.rescale(rows, factor.reshape(-1, 1)).reshape(e.shape)
+    factor = factor.reshape(-1, 1)
+    if "numba" in _dispatch.fast_path_names(rows):
+        from ..numba._statistics import rescale_rows
+
+        # one fused, vectorised pass (NumPy's takes two: multiply, then clamp)
+        if rescale_rows(rows, factor) is not None:
+            return e
+    return _numpy_rows.rescale(rows, factor).reshape(e.shape)
 
 
 def _softmax_block(

@@ -1,11 +1,20 @@
-"""Per-row statistics for a chunk of a Dask tree: ``(m, s, e)`` in one compiled pass.
+"""The Dask tree's chunk steps on numba: per-row statistics ``(m, s, e)`` and the rescale.
 
 A chunk that splits the class axis holds row pieces; the tree merges, per row, the maximum
-``m`` and ``s = sum(exp((x - m)/T))`` of every piece (``_backends/dask/_tree.py``). This is
-that chunk step on numba's exponential, on one thread (Dask's workers are the parallelism):
-the same max, blocked exponentials and compensated sum as the forward kernels, with the
-exponentials ``e`` kept for softmax's rescaling pass. Rows with a NaN or without a finite
-maximum are left to the caller's general statistics, which settle the SPEC section 2 edges.
+``m`` and ``s = sum(exp((x - m)/T))`` of every piece (``_backends/dask/_tree.py``), and the
+output pass turns the kept exponentials ``e`` into softmax with one factor per row. These are
+those steps on numba's exponential, on one thread (Dask's workers are the parallelism): the
+same max, blocked exponentials and compensated sum as the forward kernels. Rows with a NaN
+or without a finite maximum are left to the caller's general statistics, which settle the
+SPEC section 2 edges.
+
+A chunk that ``dask.array.from_array`` cuts from a larger array is a strided view: its rows
+are contiguous, but the step between them is the parent's row length. numba's loops over
+such a 2-D view do not vectorise (4x slower, measured), and a contiguous copy costs a read
+and a write of the chunk (half the kernel's time), so the kernel reads the rows out of one
+read-only 1-D span of the parent's memory instead: row ``i`` is
+``span[i * pitch : i * pitch + n]``, a contiguous slice. Contiguous chunks take the same
+kernel with ``pitch = n``, so there is one compiled variant per dtype and ``keep``.
 """
 
 from __future__ import annotations
@@ -18,18 +27,19 @@ from ._eligibility import scalar_temperature
 from ._jit import SOURCE_KEY, jit
 from ._reductions import exp_sum, row_max
 
-__all__ = ["row_statistics"]
+__all__ = ["rescale_rows", "row_statistics"]
 
 
 def _build(keep: bool) -> Any:
-    """The kernel ``(x, e, m, s, t)``; ``keep`` (a closure constant) writes ``e``."""
+    """The kernel ``(span, pitch, n, e, m, s, t)``; ``keep`` (a closure constant) writes
+    ``e``."""
 
     key = SOURCE_KEY
 
     @jit(cache=True)
-    def kernel(x: Any, e: Any, m_out: Any, s_out: Any, t: Any) -> None:
-        for i in range(x.shape[0]):
-            xi = x[i]
+    def kernel(span: Any, pitch: Any, n: Any, e: Any, m_out: Any, s_out: Any, t: Any) -> None:
+        for i in range(m_out.shape[0]):
+            xi = span[i * pitch : i * pitch + n]
             m = row_max(xi)
             m_out[i, 0] = m
             if m - m != 0:  # NaN, +inf or -inf: the caller's general statistics
@@ -44,13 +54,26 @@ def _build(keep: bool) -> Any:
 _KERNELS: dict[bool, Any] = {}
 
 
+def _row_span(rows: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(span, pitch)``: the rows as one read-only contiguous 1-D view of their memory, and
+    the distance between row starts in entries; None where the rows do not lie that way."""
+    count, n = rows.shape
+    item = rows.itemsize
+    step = rows.strides[0] if count > 1 else n * item
+    if (rows.strides[1] != item and n > 1) or step % item or step < n * item:
+        return None
+    pitch = step // item
+    length = (count - 1) * pitch + n
+    span = np.lib.stride_tricks.as_strided(rows, shape=(length,), strides=(item,), writeable=False)
+    return span, pitch
+
+
 def row_statistics(
     rows: np.ndarray, temperature: float | None, *, keep: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """``(m, s, e)`` of the float32/float64 ``rows``, ``m`` and ``s`` as
-    ``(rows, 1)``; ``e`` only with ``keep``. None when some row holds a NaN or has no finite
-    maximum, or
-    when the call is not the kernel's (another dtype or layout, an invalid temperature).
+    """``(m, s, e)`` of the float32/float64 ``rows``, ``m`` and ``s`` as ``(rows, 1)``; ``e``
+    (C-contiguous, fresh) only with ``keep``. None when some row holds a NaN or has no finite
+    maximum, or when the call is not the kernel's (another dtype, an invalid temperature).
 
     Examples
     --------
@@ -61,21 +84,76 @@ def row_statistics(
     """
     if rows.ndim != 2 or rows.dtype not in (np.float32, np.float64) or rows.size == 0:
         return None
-    # a chunk cut from a larger array (dask.array.from_array) is a strided view: one copy
-    # costs less than a kernel compiled for any layout (its loops do not vectorise)
-    rows = np.ascontiguousarray(rows)
     t = scalar_temperature(temperature, rows.dtype)
     if t is None:
         return None
-    count = rows.shape[0]
+    found = _row_span(rows)
+    if found is None:  # rows that overlap or run backwards: a copy lies the usual way
+        rows = np.ascontiguousarray(rows)
+        found = _row_span(rows)
+        assert found is not None
+    span, pitch = found
+    count, n = rows.shape
     e = np.empty(rows.shape if keep else (count, 0), rows.dtype)
     m = np.empty((count, 1), rows.dtype)
     s = np.empty((count, 1), rows.dtype)
     kernel = _KERNELS.get(keep)
     if kernel is None:
         kernel = _KERNELS[keep] = _build(keep)
-    kernel(rows, e, m, s, t)
+    kernel(span, pitch, n, e, m, s, t)
     # a NaN beside a finite maximum reaches the sum: NaN rows are the general step's too
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
         return None
     return m, s, e if keep else None
+
+
+def _build_rescale() -> Any:
+    key = SOURCE_KEY
+
+    @jit(cache=True)
+    def kernel(e: Any, factor: Any) -> None:
+        for i in range(e.shape[0]):
+            ei = e[i]
+            f = factor[i, 0]
+            for j in range(ei.shape[0]):
+                v = ei[j] * f
+                ei[j] = v if v < 1.0 else 1.0
+        if key:  # closure cells: numba's cache keys the variants apart
+            return
+
+    return kernel
+
+
+_RESCALE: list[Any] = []
+
+
+def rescale_rows(e: np.ndarray, factor: np.ndarray) -> np.ndarray | None:
+    """``min(e * factor, 1)`` in place, one vectorised pass; ``e`` a C-contiguous
+    float32/float64 (rows, n) array, ``factor`` (rows, 1) of its dtype. None (nothing done)
+    for any other call.
+
+    ``e`` is the private intermediate of one chunk (its statistics were taken before), so no
+    fresh output (and no page faults) is needed. Both factors are rounded, so their product
+    can exceed a probability's range by an ulp: the clamp keeps softmax in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.5], [2.0, 4.0]])
+    >>> rescale_rows(e, np.array([[0.5], [0.25]])).tolist()
+    [[0.5, 0.25], [0.5, 1.0]]
+    """
+    ok = (
+        e.ndim == 2
+        and e.dtype in (np.float32, np.float64)
+        and e.flags.c_contiguous
+        and e.flags.writeable
+        and factor.shape == (e.shape[0], 1)
+        and factor.dtype == e.dtype
+    )
+    if not ok:
+        return None
+    if not _RESCALE:
+        _RESCALE.append(_build_rescale())
+    _RESCALE[0](e, np.ascontiguousarray(factor))
+    return e
