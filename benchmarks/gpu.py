@@ -12,7 +12,9 @@ Phases, in order (``--only`` picks some; each has its own time limit, all fit in
    ``conformance.adapters.cupy_kernels``: kernel first, generic path where it declines).
 5. ``bench``: ``benchmarks.gpu_kernels``, the kernels against torch on 256 MiB arrays,
    rows of 1K-256K, float32/float16/bfloat16, the copy bandwidth and the CPU numbers.
-6. ``grid`` (not by default): the older GPU-vs-CPU grid of ``python -m benchmarks``.
+6. ``scaling``: ``benchmarks.scaling_gpu``, Dask with CuPy chunks against one CuPy call on
+   512 MiB (threads on one GPU; ``dask_cuda.LocalCUDACluster`` where there are several).
+7. ``grid`` (not by default): the older GPU-vs-CPU grid of ``python -m benchmarks``.
 
 Everything goes to ``benchmarks/results/<card>-<date>/`` (or ``--out``), with
 ``gpu-session.json`` summing up, and a short table is printed last. Without a GPU it stops
@@ -53,14 +55,15 @@ def default_out(card: str, today: datetime.date | None = None) -> Path:
     return Path("benchmarks/results") / f"{card_slug(card)}-{day}"
 
 
-PHASES = ("check", "memcheck", "racecheck", "suite-generic", "suite-kernels", "bench")
+PHASES = ("check", "memcheck", "racecheck", "suite-generic", "suite-kernels", "bench", "scaling")
 LIMITS = {
     "check": 50.0,
     "memcheck": 40.0,
     "racecheck": 40.0,
-    "suite-generic": 120.0,
-    "suite-kernels": 120.0,
-    "bench": 80.0,
+    "suite-generic": 105.0,
+    "suite-kernels": 105.0,
+    "bench": 70.0,
+    "scaling": 40.0,
     "grid": 120.0,
 }
 """Seconds per phase: 450 in all by default, under gpu_run.sh's 470, so a rerun still fits."""
@@ -105,6 +108,8 @@ def phase_command(name: str, out: Path) -> tuple[list[str], dict[str, str]] | No
             "PORTABLE_SOFTMAX_KERNEL_COUNTS": str(out / "kernel-counts.json"),
         }
         return [*_suite(out, "kernels"), "--impl", "conformance.adapters.cupy_kernels"], env
+    if name == "scaling":
+        return [sys.executable, "-m", "benchmarks.scaling_gpu", "--out", str(out)], {}
     raise ValueError(f"phase {name!r} does not run as a subprocess")
 
 

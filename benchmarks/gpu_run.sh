@@ -2,7 +2,7 @@
 # The GPU recipe of /work/shared/gpu/README.md, as one command run in the project root on
 # the GPU machine (no network): install the carried wheels, show the card, run the session
 # (kernel check, compute-sanitizer, the suite on CuPy generic and on the kernels, the kernel
-# benchmark against torch; about 7.5 minutes at most, so that a rerun fits in 15).
+# benchmark against torch, Dask on CuPy chunks; about 7.5 minutes at most, so that a rerun fits in 15).
 #   bash benchmarks/gpu_run.sh                 # results in benchmarks/results/<card>-<date>/
 #   bash benchmarks/gpu_run.sh --only check    # one phase (see python -m benchmarks.gpu -h)
 # With $OUT set (the folder the machine hands back), the results are copied there too.

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import portable_softmax as ps
-from benchmarks import gpu, gpu_check, gpu_kernels
+from benchmarks import gpu, gpu_check, gpu_kernels, scaling_gpu
 
 
 def test_check_cases_pass_on_a_correct_implementation() -> None:
@@ -98,6 +98,9 @@ def test_phase_commands(tmp_path: Path) -> None:
     assert env["PORTABLE_SOFTMAX_CUPY_KERNELS"] == "1"
     assert env["PORTABLE_SOFTMAX_PATH"] == "cupy"
     assert command[-2:] == ["--impl", "conformance.adapters.cupy_kernels"]
+    command, env = gpu.phase_command("scaling", tmp_path) or ([], {})
+    assert command[1:3] == ["-m", "benchmarks.scaling_gpu"]
+    assert command[-2:] == ["--out", str(tmp_path)]
     with pytest.raises(ValueError, match="bench"):
         gpu.phase_command("bench", tmp_path)
     assert sum(gpu.LIMITS[p] for p in gpu.PHASES) <= 460  # gpu_run.sh stops at 470 s
@@ -124,3 +127,27 @@ def test_failed_check_fails_the_session(fake_cupy: Any, tmp_path: Path) -> None:
     session = json.loads((tmp_path / "gpu-session.json").read_text())
     assert session["phases"][0]["phase"] == "check"
     assert session["phases"][0]["returncode"] not in (0, None)
+
+
+def test_gpu_scaling_needs_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Without a usable GPU the Dask-on-CuPy report fails with exit code 2, never skips."""
+    monkeypatch.setattr(scaling_gpu, "gpu_available", lambda: "no GPU here")
+    assert scaling_gpu.main(["--out", str(tmp_path)]) == 2
+    assert "no GPU here" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_gpu_scaling_table_and_chunks() -> None:
+    rows = [
+        {"dtype": "float32", "configuration": "cupy, one call", "median_s": 0.0002,
+         "throughput_GBps": 2684.4, "vs_one_call": 1.0},
+        {"dtype": "float32", "configuration": "dask threads 2, split axis, 1 GPU",
+         "median_s": 0.004, "throughput_GBps": 134.2, "vs_one_call": 0.05},
+    ]  # fmt: skip
+    text = scaling_gpu.markdown(rows, 512, 5)
+    assert "| float32 | cupy, one call | 0.20 | 2684 | 1.00x |" in text
+    assert "| float32 | dask threads 2, split axis, 1 GPU | 4.00 | 134 | 0.05x |" in text
+    assert scaling_gpu._chunks(32768, "whole rows") == (4096, 4096)
+    assert scaling_gpu._chunks(32768, "split axis") == (8192, 2048)
