@@ -182,9 +182,32 @@ def _released(client: Any, keys: list[Any], timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+WARM_BYTES = 2 * 2**30
+"""Free memory made hot before each sample: more than any configuration allocates."""
+
+
+def _warm_free_pages(nbytes: int = WARM_BYTES) -> None:
+    """Touch and free ``nbytes``, so that the next sample's fresh arrays get pages the
+    machine has just used.
+
+    On the VMs this runs on (virtio-balloon free page reporting), memory freed and left idle
+    goes back to the host, and touching it again costs a host page fault: a fresh 512 MiB
+    array took 0.056 s to first-touch right after a free, 0.18 s after 1 s idle, 0.44 s after
+    4 s and 0.79 s after 8 s (AMD EPYC VM, 2026-12-03). Without this, whichever sample
+    follows an idle gap (a cluster's round trips, the wait for a result to be freed) paid it,
+    which made the process rows and their NumPy row up to 1.6x slower than the threaded ones.
+    """
+    import numpy as np
+
+    scratch = np.empty(nbytes // 8)
+    scratch[:: 4096 // 8] = 0.0  # one write per 4 KiB page
+    del scratch
+
+
 def _interleaved(configs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
     """``rounds`` samples of every configuration, each round in a fresh random order; a
-    call may return a function that settles its aftermath, run outside the timing."""
+    call may return a function that settles its aftermath, run outside the timing, and
+    before each sample the free memory is made hot (:func:`_warm_free_pages`)."""
     for call in configs.values():  # warm-up: imports, pools, first-touch of the pages
         settle = call()
         if settle is not None:
@@ -194,6 +217,7 @@ def _interleaved(configs: dict[str, Callable[[], Any]], rounds: int) -> dict[str
         order = list(configs)
         random.shuffle(order)
         for name in order:
+            _warm_free_pages()
             start = time.perf_counter()
             settle = configs[name]()
             samples[name].append(time.perf_counter() - start)
