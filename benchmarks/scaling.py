@@ -6,10 +6,11 @@ one thread (the numba kernels when numba is installed, else the pure NumPy path)
 arrays (each block on that same kernel, one thread per block) with whole-row chunks and with
 chunks that split the axis in two, on the threaded scheduler (1 and 2 threads) and on
 ``distributed.LocalCluster`` (1 and 2 single-threaded worker processes, loopback). It runs in
-two phases, threads then processes (the clusters are up only in the second), each with the
-NumPy row; in each round of a phase every configuration takes one sample, in a fresh random
-order, so the neighbours' load hits all alike; the median over rounds is reported, each Dask
-row against the NumPy row of its phase, with ``uptime``'s load before and after.
+three phases, threads, then a cluster of 1 worker, then one of 2 (each cluster up only in its
+own phase), each with the NumPy row; in each round of a phase every configuration takes one
+sample, in a fresh random order, so the neighbours' load hits all alike; the median over
+rounds is reported, each Dask row against the NumPy row of its phase, with ``uptime``'s load
+before and after.
 
 Dask results are timed as ``persist`` (the result stays in the workers' memory, as a user
 would keep it for the next step), inputs already in memory (NumPy: the array; threads: the
@@ -147,47 +148,53 @@ def _threaded(x: np.ndarray) -> dict[str, Callable[[], Any]]:
     return configs
 
 
-def _processes(stack: ExitStack, x: np.ndarray) -> dict[str, Callable[[], Any]]:
-    """The processes phase: clusters and inputs set up here, outside the timing."""
+def _processes(stack: ExitStack, x: np.ndarray, workers: int) -> dict[str, Callable[[], Any]]:
+    """One processes phase: a cluster of ``workers`` and its inputs, set up outside the
+    timing (one cluster at a time: an idle one beside it would load the samples too)."""
     import dask.array as da
     import distributed
 
     import portable_softmax as ps
 
     configs: dict[str, Callable[[], Any]] = {NUMPY_ROW: _one_thread(x)}
-    for workers in (1, 2):
-        client = stack.enter_context(_cluster(workers))
-        for layout in ("whole rows", "split axis"):
-            chunks = _chunks(x.shape, layout)
-            rng = da.random.default_rng(0)  # type: ignore[no-untyped-call]
-            xd = client.persist(rng.standard_normal(x.shape, chunks=chunks))
-            _wait(client, xd)
+    client = stack.enter_context(_cluster(workers))
+    for layout in ("whole rows", "split axis"):
+        chunks = _chunks(x.shape, layout)
+        rng = da.random.default_rng(0)  # type: ignore[no-untyped-call]
+        xd = client.persist(rng.standard_normal(x.shape, chunks=chunks))
+        _wait(client, xd)
 
-            def processes(xd: Any = xd, client: Any = client) -> Callable[[], None]:
-                y = client.persist(ps.softmax(xd))
-                _wait(client, y)
-                keys = [f.key for f in distributed.futures_of(y)]  # type: ignore[no-untyped-call]
-                del y
-                return lambda: _released(client, keys)
+        def processes(xd: Any = xd) -> Callable[[], None]:
+            y = client.persist(ps.softmax(xd))
+            _wait(client, y)
+            keys = [f.key for f in distributed.futures_of(y)]  # type: ignore[no-untyped-call]
+            del y
+            return lambda: _released(client, keys)
 
-            configs[f"dask processes {workers}, {layout}"] = processes
+        configs[f"dask processes {workers}, {layout}"] = processes
     return configs
+
+
+def _held(keys: list[Any], dask_worker: Any = None) -> int:
+    """On a worker (``client.run`` passes ``dask_worker``): how many of ``keys`` it holds."""
+    return sum(key in dask_worker.data for key in keys)
 
 
 def _released(client: Any, keys: list[Any], timeout: float = 5.0) -> None:
     """Until the workers have dropped ``keys`` (a result let go is freed asynchronously:
-    the freeing would otherwise overlap the next sample, whichever configuration it is)."""
+    the freeing would otherwise overlap the next sample, whichever configuration it is).
+    The workers are asked, not the scheduler, which forgets a key before they free it."""
     deadline = time.monotonic() + timeout
-    while any(client.who_has(keys).values()) and time.monotonic() < deadline:
+    while any(client.run(_held, keys).values()):
+        if time.monotonic() > deadline:
+            print(f"warning: results still held after {timeout:.0f} s", file=sys.stderr)
+            return
         time.sleep(0.01)
 
 
-WARM_BYTES = 2 * 2**30
-"""Free memory made hot before each sample: more than any configuration allocates."""
-
-
-def _warm_free_pages(nbytes: int = WARM_BYTES) -> None:
-    """Touch and free ``nbytes``, so that the next sample's fresh arrays get pages the
+def _warm_free_pages(nbytes: int) -> None:
+    """Touch and free ``nbytes`` (4x the input: more than any configuration allocates in a
+    sample), so that the next sample's fresh arrays get pages the
     machine has just used.
 
     On the VMs this runs on (virtio-balloon free page reporting), memory freed and left idle
@@ -204,7 +211,9 @@ def _warm_free_pages(nbytes: int = WARM_BYTES) -> None:
     del scratch
 
 
-def _interleaved(configs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+def _interleaved(
+    configs: dict[str, Callable[[], Any]], rounds: int, nbytes: int
+) -> dict[str, list[float]]:
     """``rounds`` samples of every configuration, each round in a fresh random order; a
     call may return a function that settles its aftermath, run outside the timing, and
     before each sample the free memory is made hot (:func:`_warm_free_pages`)."""
@@ -217,7 +226,7 @@ def _interleaved(configs: dict[str, Callable[[], Any]], rounds: int) -> dict[str
         order = list(configs)
         random.shuffle(order)
         for name in order:
-            _warm_free_pages()
+            _warm_free_pages(4 * nbytes)
             start = time.perf_counter()
             settle = configs[name]()
             samples[name].append(time.perf_counter() - start)
@@ -269,14 +278,16 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
     shape = _shape(mib)
     x = np.random.default_rng(0).standard_normal(shape)
     load_before = _load()
-    # Two phases, each interleaved on its own: a LocalCluster runs its scheduler in this
-    # process (an event loop thread with periodic callbacks) and its workers beside it, which
-    # slowed the threaded runs timed while the clusters were up (whole rows, one thread:
-    # 0.47 s there, 0.33 s with no cluster alive). Each phase times the NumPy row again, and
-    # its Dask rows are compared with that phase's NumPy row.
-    phases = {"threads": _interleaved(_threaded(x), rounds)}
-    with ExitStack() as stack:
-        phases["processes"] = _interleaved(_processes(stack, x), rounds)
+    # Phases, each interleaved on its own: a LocalCluster runs its scheduler in this process
+    # (an event loop thread with periodic callbacks) and its workers beside it, which slowed
+    # the threaded runs timed while the clusters were up (whole rows, one thread: 0.47 s
+    # there, 0.33 s with no cluster alive); so one cluster at a time, after the threads.
+    # Each phase times the NumPy row again, and its Dask rows are compared with that row.
+    phases = {"threads": _interleaved(_threaded(x), rounds, x.nbytes)}
+    for workers in (1, 2):
+        with ExitStack() as stack:
+            configs = _processes(stack, x, workers)
+            phases[f"{workers} process(es)"] = _interleaved(configs, rounds, x.nbytes)
     nbytes = x.nbytes
     rows: list[dict[str, Any]] = []
     for phase, samples in phases.items():
@@ -285,7 +296,7 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
             median = statistics.median(values)
             rows.append(
                 {
-                    "configuration": f"{name} ({phase} phase)" if name == NUMPY_ROW else name,
+                    "configuration": f"{name} ({phase})" if name == NUMPY_ROW else name,
                     "phase": phase,
                     "median_s": median,
                     "samples_s": values,
@@ -333,8 +344,8 @@ def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown tables."""
     lines = [
         f"float64 softmax over the last axis of {report['shape']} ({report['mib']:.0f} MiB), "
-        f"median of {report['rounds']} interleaved rounds per phase (threads, then processes "
-        f"with the clusters up); {report['cpu']}, "
+        f"median of {report['rounds']} interleaved rounds per phase (threads; then 1, then 2 "
+        f"worker processes, each with its cluster up); {report['cpu']}, "
         f"{report['cores']} cores; load (uptime) before {report['load_before']}, after "
         f"{report['load_after']}. NumPy row and Dask blocks on the "
         f"{report.get('numpy_kernels', 'numpy')} kernels, one thread each. "

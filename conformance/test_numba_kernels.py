@@ -569,11 +569,31 @@ def _tree_rows(layout: str, whole: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(whole[:, 700:])
     if layout == "one row":
         return whole[5:6, 700:]
+    if layout == "every other row":
+        return whole[::2, 700:]
+    if layout == "one column":
+        return whole[:, 700:701]
+    if layout == "reversed rows":  # read through a copy
+        return whole[::-1, 700:]
+    if layout == "broadcast row":  # row stride 0: read through a copy
+        return np.broadcast_to(whole[3, 700:], (9, 700))
     item = whole.itemsize
     return np.lib.stride_tricks.as_strided(whole, (20, 700), (350 * item, item))  # overlapping
 
 
-@pytest.mark.parametrize("layout", ["strided", "contiguous", "one row", "overlapping"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "strided",
+        "contiguous",
+        "one row",
+        "every other row",
+        "one column",
+        "reversed rows",
+        "broadcast row",
+        "overlapping",
+    ],
+)
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("temperature", [None, 0.5, 3.0])
 def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any, layout: str) -> None:
@@ -627,6 +647,9 @@ def test_tree_rescale_matches_float64_reference(dtype: Any) -> None:
     assert np.all(np.abs(e - ref) <= eps / 2 * ref)
     assert e.max() <= 1.0
     assert e[0, 0] == 1.0
+    nan = np.array([[np.nan, 0.5]], dtype)
+    assert rescale_rows(nan, np.ones((1, 1), dtype)) is nan
+    assert np.isnan(nan[0, 0])  # NaN stays NaN, as with np.minimum
     assert rescale_rows(e[:, ::2], factor) is None  # not C-contiguous: the NumPy path's
     assert rescale_rows(e, factor.astype(F64 if dtype == F32 else F32)) is None
 

@@ -151,3 +151,28 @@ def test_gpu_scaling_table_and_chunks() -> None:
     assert "| float32 | dask threads 2, split axis, 1 GPU | 4.00 | 134 | 0.05x |" in text
     assert scaling_gpu._chunks(32768, "whole rows") == (4096, 4096)
     assert scaling_gpu._chunks(32768, "split axis") == (8192, 2048)
+
+
+def test_gpu_scaling_runs_every_configuration(fake_cupy: Any) -> None:
+    """``run`` end to end on the stand-in CuPy (NumPy arrays, one device, no dask_cuda):
+    every threaded configuration for both dtypes, a write after each dtype."""
+    import types
+
+    fake_cupy.dtype = np.dtype
+    fake_cupy.ndarray = np.ndarray  # dask asks for it once cupy is imported
+    fake_cupy.random = np.random
+    device = types.SimpleNamespace(synchronize=lambda: None)
+    fake_cupy.cuda.Device = lambda: device
+    fake_cupy.cuda.runtime.getDeviceCount = lambda: 1
+    written: list[int] = []
+    rows = scaling_gpu.run(1, 1, lambda so_far: written.append(len(so_far)))
+    assert written == [5, 10]
+    names = {r["configuration"] for r in rows}
+    assert names == {"cupy, one call"} | {
+        f"dask threads {n}, {layout}, 1 GPU"
+        for n in (1, 2)
+        for layout in ("whole rows", "split axis")
+    }
+    assert {r["dtype"] for r in rows} == {"float32", "float64"}
+    assert all(r["vs_one_call"] == 1.0 for r in rows if r["configuration"] == "cupy, one call")
+    assert all(r["median_s"] > 0 for r in rows)

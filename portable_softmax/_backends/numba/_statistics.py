@@ -117,7 +117,7 @@ def _build_rescale() -> Any:
             f = factor[i, 0]
             for j in range(ei.shape[0]):
                 v = ei[j] * f
-                ei[j] = v if v < 1.0 else 1.0
+                ei[j] = 1.0 if v > 1.0 else v  # NaN stays NaN, as with np.minimum
         if key:  # closure cells: numba's cache keys the variants apart
             return
 
