@@ -193,9 +193,9 @@ def _released(client: Any, keys: list[Any], timeout: float = 5.0) -> None:
 
 
 def _warm_free_pages(nbytes: int) -> None:
-    """Touch and free ``nbytes`` (4x the input: more than any configuration allocates in a
-    sample), so that the next sample's fresh arrays get pages the
-    machine has just used.
+    """Touch and free ``nbytes`` (the caller passes 4x the input: more than any
+    configuration allocates in a sample), so that the next sample's fresh arrays get pages
+    the machine has just used.
 
     On the VMs this runs on (virtio-balloon free page reporting), memory freed and left idle
     goes back to the host, and touching it again costs a host page fault: a fresh 512 MiB
@@ -211,12 +211,13 @@ def _warm_free_pages(nbytes: int) -> None:
     del scratch
 
 
-def _interleaved(
-    configs: dict[str, Callable[[], Any]], rounds: int, nbytes: int
+def interleaved(
+    configs: dict[str, Callable[[], Any]], rounds: int, before: Callable[[], None]
 ) -> dict[str, list[float]]:
-    """``rounds`` samples of every configuration, each round in a fresh random order; a
-    call may return a function that settles its aftermath, run outside the timing, and
-    before each sample the free memory is made hot (:func:`_warm_free_pages`)."""
+    """``rounds`` samples of every configuration, each round in a fresh random order, with
+    ``before()`` run ahead of each sample, outside the timing (here :func:`_warm_free_pages`;
+    the GPU report synchronises the device); a call may return a function that settles its
+    aftermath, also run outside the timing."""
     for call in configs.values():  # warm-up: imports, pools, first-touch of the pages
         settle = call()
         if settle is not None:
@@ -226,7 +227,7 @@ def _interleaved(
         order = list(configs)
         random.shuffle(order)
         for name in order:
-            _warm_free_pages(4 * nbytes)
+            before()
             start = time.perf_counter()
             settle = configs[name]()
             samples[name].append(time.perf_counter() - start)
@@ -283,12 +284,17 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
     # the threaded runs timed while the clusters were up (whole rows, one thread: 0.47 s
     # there, 0.33 s with no cluster alive); so one cluster at a time, after the threads.
     # Each phase times the NumPy row again, and its Dask rows are compared with that row.
-    phases = {"threads": _interleaved(_threaded(x), rounds, x.nbytes)}
+    nbytes = x.nbytes
+
+    def warm() -> None:
+        _warm_free_pages(4 * nbytes)
+
+    phases = {"threads": interleaved(_threaded(x), rounds, warm)}
     for workers in (1, 2):
         with ExitStack() as stack:
-            configs = _processes(stack, x, workers)
-            phases[f"{workers} process(es)"] = _interleaved(configs, rounds, x.nbytes)
-    nbytes = x.nbytes
+            phases[f"{workers} process(es)"] = interleaved(
+                _processes(stack, x, workers), rounds, warm
+            )
     rows: list[dict[str, Any]] = []
     for phase, samples in phases.items():
         numpy_time = statistics.median(samples[NUMPY_ROW])

@@ -23,16 +23,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import random
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from ._impls import gpu_available
+from .scaling import interleaved
 
 COLUMNS = 4096
 
@@ -141,18 +140,8 @@ def run(
         rows = max(16, mib * 2**20 // (itemsize * COLUMNS)) // 16 * 16
         x = cupy.random.default_rng(0).standard_normal((rows, COLUMNS), dtype=dtype)
         with ExitStack() as stack:
-            configs = _configurations(stack, x)
-            samples: dict[str, list[float]] = {name: [] for name in configs}
-            for call in configs.values():  # warm-up: kernel compilation, pools
-                call()
-            for _ in range(rounds):
-                order = list(configs)
-                random.shuffle(order)
-                for name in order:
-                    cupy.cuda.Device().synchronize()
-                    start = time.perf_counter()
-                    configs[name]()
-                    samples[name].append(time.perf_counter() - start)
+            device = cupy.cuda.Device()
+            samples = interleaved(_configurations(stack, x), rounds, device.synchronize)
         one_call = statistics.median(samples["cupy, one call"])
         for name, values in samples.items():
             median = statistics.median(values)

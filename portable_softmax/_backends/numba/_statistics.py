@@ -19,6 +19,7 @@ kernel with ``pitch = n``, so there is one compiled variant per dtype and ``keep
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,9 @@ def row_statistics(
     return m, s, e if keep else None
 
 
-def _build_rescale() -> Any:
+@functools.cache
+def _rescale_kernel() -> Any:
+    """The in-place rescale kernel ``(e, factor)``, compiled (or loaded) on first use."""
     key = SOURCE_KEY
 
     @jit(cache=True)
@@ -122,9 +125,6 @@ def _build_rescale() -> Any:
             return
 
     return kernel
-
-
-_RESCALE: list[Any] = []
 
 
 def rescale_rows(e: np.ndarray, factor: np.ndarray) -> np.ndarray | None:
@@ -153,7 +153,5 @@ def rescale_rows(e: np.ndarray, factor: np.ndarray) -> np.ndarray | None:
     )
     if not ok:
         return None
-    if not _RESCALE:
-        _RESCALE.append(_build_rescale())
-    _RESCALE[0](e, np.ascontiguousarray(factor))
+    _rescale_kernel()(e, np.ascontiguousarray(factor))
     return e
