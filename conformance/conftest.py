@@ -194,6 +194,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("impl", ids, ids=ids, indirect=True, scope="session")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups marked here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The path dimension is portable_softmax's: another implementation runs once per backend.
     # (its first slot in the run: the generic one unless --path or PORTABLE_SOFTMAX_PATH
@@ -223,6 +224,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """In the xdist controller under ``--dist loadgroup``: stop if the compile groups marked
+    above did not reach the scheduler (xdist appends ``@group`` to their node ids) rather
+    than let every compilation silently happen on every worker (pytest 9.2 with
+    pytest-xdist 3.8 did so)."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    # JAX tests are always grouped (their backend id leads the parameters: "[jax-...")
+    jax_tests = any("[jax-" in nodeid or "[jax_x64-" in nodeid for nodeid in ids)
+    if jax_tests and not any("@" in nodeid for nodeid in ids):
+        raise pytest.UsageError(
+            "pytest-xdist applied none of the suite's compile groups (--dist loadgroup): "
+            "this pytest / pytest-xdist pair cannot group tests (pytest-xdist#1386); "
+            "install pytest<9.2, as pyproject.toml's test group does"
+        )
 
 
 def _compile_group(selection: Selection, item: pytest.Item, params: dict[str, Any]) -> str | None:
