@@ -226,6 +226,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist does not know it
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """In the xdist controller under ``--dist loadgroup``: stop if the compile groups marked
     above did not reach the scheduler (xdist appends ``@group`` to their node ids) rather
