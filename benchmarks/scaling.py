@@ -148,9 +148,12 @@ def _threaded(x: np.ndarray) -> dict[str, Callable[[], Any]]:
     return configs
 
 
-def _processes(stack: ExitStack, x: np.ndarray, workers: int) -> dict[str, Callable[[], Any]]:
+def _processes(
+    stack: ExitStack, x: np.ndarray, workers: int
+) -> tuple[dict[str, Callable[[], Any]], Any]:
     """One processes phase: a cluster of ``workers`` and its inputs, set up outside the
-    timing (one cluster at a time: an idle one beside it would load the samples too)."""
+    timing (one cluster at a time: an idle one beside it would load the samples too);
+    returns the configurations and the cluster's client."""
     import dask.array as da
     import distributed
 
@@ -172,7 +175,7 @@ def _processes(stack: ExitStack, x: np.ndarray, workers: int) -> dict[str, Calla
             return lambda: _released(client, keys)
 
         configs[f"dask processes {workers}, {layout}"] = processes
-    return configs
+    return configs, client
 
 
 def _held(keys: list[Any], dask_worker: Any = None) -> int:
@@ -292,9 +295,15 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
     phases = {"threads": interleaved(_threaded(x), rounds, warm)}
     for workers in (1, 2):
         with ExitStack() as stack:
-            phases[f"{workers} process(es)"] = interleaved(
-                _processes(stack, x, workers), rounds, warm
-            )
+            configs, client = _processes(stack, x, workers)
+
+            def warm_everywhere(client: Any = client, workers: int = workers) -> None:
+                # the workers allocate the Dask rows' results (and kept exponentials):
+                # their free pages need the same warming as this process's
+                warm()
+                client.run(_warm_free_pages, 4 * nbytes // workers)
+
+            phases[f"{workers} process(es)"] = interleaved(configs, rounds, warm_everywhere)
     rows: list[dict[str, Any]] = []
     for phase, samples in phases.items():
         numpy_time = statistics.median(samples[NUMPY_ROW])
