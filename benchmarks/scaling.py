@@ -15,12 +15,15 @@ before and after.
 Dask results are timed as ``persist`` (the result stays in the workers' memory, as a user
 would keep it for the next step), inputs already in memory (NumPy: the array; threads: the
 same array in chunks; processes: generated on the workers). Throughput is input bytes per
-second. Writes ``scaling.json`` and ``scaling.md`` under ``benchmarks/results/<name>/``.
+second. Chunks are Dask's configured ``array.chunk-size`` (128 MiB unless configured: what
+``chunks="auto"`` aims at), or ``--chunk-mib``: smaller chunks mean more tasks, and each task
+has a fixed cost on a ``distributed`` cluster. Writes ``scaling.json`` and ``scaling.md``
+under ``benchmarks/results/<name>/``.
 
 Examples
 --------
 ``python -m benchmarks.scaling --quick`` (64 MiB, 3 rounds) or
-``python -m benchmarks.scaling --mib 512 --rounds 7 --name scaling-2cpu``.
+``python -m benchmarks.scaling --mib 512 --rounds 15 --chunk-mib 32 --name scaling-2cpu``.
 """
 
 from __future__ import annotations
@@ -72,11 +75,19 @@ def _shape(mib: int) -> tuple[int, int]:
     return rows - rows % 16, COLUMNS
 
 
-def _chunks(shape: tuple[int, int], layout: str) -> tuple[int, int]:
-    """32 MiB chunks where possible (16 per 512 MiB: 8 per worker), fewer for small arrays:
-    whole rows, or half rows (the axis split in two)."""
+def _dask_chunk_mib() -> int:
+    """Dask's configured chunk size (``array.chunk-size``, what ``chunks="auto"`` aims at)."""
+    import dask
+    from dask.utils import parse_bytes
+
+    return max(1, parse_bytes(dask.config.get("array.chunk-size")) // 2**20)
+
+
+def _chunks(shape: tuple[int, int], layout: str, chunk_mib: int) -> tuple[int, int]:
+    """Chunks of ``chunk_mib`` MiB where possible (128: 4 per 512 MiB; 32: 16), at least 4
+    per array: whole rows, or half rows (the axis split in two)."""
     rows, n = shape
-    per_chunk = max(1, min(rows // 4, 32 * 2**20 // (8 * n)))
+    per_chunk = max(1, min(rows // 4, chunk_mib * 2**20 // (8 * n)))
     if layout == "whole rows":
         return per_chunk, n
     return 2 * per_chunk, n // 2
@@ -112,6 +123,7 @@ def _cluster(workers: int) -> Iterator[Any]:
 
 
 NUMPY_ROW = "numpy, 1 thread"
+LAYOUTS = ("whole rows", "split axis")
 
 
 def _one_thread(x: np.ndarray) -> Callable[[], None]:
@@ -129,15 +141,15 @@ def _one_thread(x: np.ndarray) -> Callable[[], None]:
     return one_thread
 
 
-def _threaded(x: np.ndarray) -> dict[str, Callable[[], Any]]:
+def _threaded(x: np.ndarray, chunk_mib: int) -> dict[str, Callable[[], Any]]:
     """The threads phase: name -> one timed call (no cluster alive in this process)."""
     import dask.array as da
 
     import portable_softmax as ps
 
     configs: dict[str, Callable[[], Any]] = {NUMPY_ROW: _one_thread(x)}
-    for layout in ("whole rows", "split axis"):
-        chunks = _chunks(x.shape, layout)
+    for layout in LAYOUTS:
+        chunks = _chunks(x.shape, layout, chunk_mib)
         xd = da.from_array(x, chunks=chunks)  # type: ignore[no-untyped-call]
         for workers in (1, 2):
 
@@ -149,7 +161,7 @@ def _threaded(x: np.ndarray) -> dict[str, Callable[[], Any]]:
 
 
 def _processes(
-    stack: ExitStack, x: np.ndarray, workers: int
+    stack: ExitStack, x: np.ndarray, workers: int, chunk_mib: int
 ) -> tuple[dict[str, Callable[[], Any]], Any]:
     """One processes phase: a cluster of ``workers`` and its inputs, set up outside the
     timing (one cluster at a time: an idle one beside it would load the samples too);
@@ -161,8 +173,8 @@ def _processes(
 
     configs: dict[str, Callable[[], Any]] = {NUMPY_ROW: _one_thread(x)}
     client = stack.enter_context(_cluster(workers))
-    for layout in ("whole rows", "split axis"):
-        chunks = _chunks(x.shape, layout)
+    for layout in LAYOUTS:
+        chunks = _chunks(x.shape, layout, chunk_mib)
         rng = da.random.default_rng(0)  # type: ignore[no-untyped-call]
         xd = client.persist(rng.standard_normal(x.shape, chunks=chunks))
         _wait(client, xd)
@@ -277,7 +289,7 @@ def _graph_build_seconds() -> dict[str, float]:
     return out
 
 
-def run(mib: int, rounds: int) -> dict[str, Any]:
+def run(mib: int, rounds: int, chunk_mib: int) -> dict[str, Any]:
     """Time every configuration ``rounds`` times, interleaved; return the report."""
     shape = _shape(mib)
     x = np.random.default_rng(0).standard_normal(shape)
@@ -292,10 +304,10 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
     def warm() -> None:
         _warm_free_pages(4 * nbytes)
 
-    phases = {"threads": interleaved(_threaded(x), rounds, warm)}
+    phases = {"threads": interleaved(_threaded(x, chunk_mib), rounds, warm)}
     for workers in (1, 2):
         with ExitStack() as stack:
-            configs, client = _processes(stack, x, workers)
+            configs, client = _processes(stack, x, workers, chunk_mib)
 
             def warm_everywhere(client: Any = client, workers: int = workers) -> None:
                 # the workers allocate the Dask rows' results (and kept exponentials):
@@ -322,7 +334,7 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
     by_name = {r["configuration"]: r for r in rows}
     targets = []
     for mode in ("threads", "processes"):
-        for layout in ("whole rows", "split axis"):
+        for layout in LAYOUTS:
             one = by_name[f"dask {mode} 1, {layout}"]
             two = by_name[f"dask {mode} 2, {layout}"]
             per_worker = one["median_s"] / two["median_s"]
@@ -341,6 +353,7 @@ def run(mib: int, rounds: int) -> dict[str, Any]:
         "shape": shape,
         "dtype": "float64",
         "mib": nbytes / 2**20,
+        "chunks": {layout: _chunks(shape, layout, chunk_mib) for layout in LAYOUTS},
         "rounds": rounds,
         "cpu": _cpu(),
         "numpy_kernels": _kernels(x),
@@ -364,7 +377,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['cores']} cores; load (uptime) before {report['load_before']}, after "
         f"{report['load_after']}. NumPy row and Dask blocks on the "
         f"{report.get('numpy_kernels', 'numpy')} kernels, one thread each. "
-        "Dask timed as `persist`; throughput = input bytes / time.",
+        "Dask timed as `persist`; throughput = input bytes / time."
+        + "".join(
+            f" Chunks, {layout}: {tuple(chunks)}."
+            for layout, chunks in report.get("chunks", {}).items()
+        ),
         "",
         "| configuration | median s | GB/s | vs NumPy 1 thread (same phase) |",
         "|---|---|---|---|",
@@ -399,11 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     parser.add_argument("--mib", type=int, default=512, help="array size in MiB (float64)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--chunk-mib",
+        type=int,
+        default=None,
+        help="chunk size in MiB (default: Dask's array.chunk-size, 128 MiB unless configured)",
+    )
     parser.add_argument("--quick", action="store_true", help="64 MiB, 3 rounds")
     parser.add_argument("--name", default="scaling-latest", help="folder under results/")
     args = parser.parse_args(argv)
     mib, rounds = (64, 3) if args.quick else (args.mib, args.rounds)
-    report = run(mib, rounds)
+    report = run(mib, rounds, args.chunk_mib or _dask_chunk_mib())
     out = ROOT / "benchmarks" / "results" / args.name
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps(report, indent=2) + "\n")
