@@ -160,8 +160,23 @@ def _build(parallel: bool, edges: bool) -> Any:
                     oi[:] = np.nan
                 continue
             scale = scales[i] if per_sample else scales[0]
+            # a signed row index in both variants (prange's is unsigned): the row helpers
+            # then compile once per dtype, not once per variant
             losses[i] = _row(
-                x[i], i, hard, y, target, w, weighted, keep, share, one, oi, scale, gradient, edges
+                x[i],
+                np.int64(i),
+                hard,
+                y,
+                target,
+                w,
+                weighted,
+                keep,
+                share,
+                one,
+                oi,
+                scale,
+                gradient,
+                edges,
             )
         if parallel and key:  # closure cells: numba's cache keys the variants apart
             return
