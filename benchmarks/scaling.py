@@ -42,10 +42,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = 4096
@@ -412,6 +409,15 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _one_thread_libraries() -> None:
+    """Native thread pools of one thread (unless the caller set them) in the cluster's
+    workers, which inherit this environment: the workers are the parallelism. (This
+    process's pools were sized when NumPy loaded; the softmax calls no BLAS.) Set in
+    ``main``, not on import: the GPU report imports this module."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     parser.add_argument("--mib", type=int, default=512, help="array size in MiB (float64)")
@@ -426,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="scaling-latest", help="folder under results/")
     args = parser.parse_args(argv)
     mib, rounds = (64, 3) if args.quick else (args.mib, args.rounds)
+    _one_thread_libraries()
     report = run(mib, rounds, args.chunk_mib or _dask_chunk_mib())
     out = ROOT / "benchmarks" / "results" / args.name
     out.mkdir(parents=True, exist_ok=True)
