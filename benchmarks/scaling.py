@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,31 @@ def _cpu() -> str:
 def _shape(mib: int) -> tuple[int, int]:
     rows = max(16, mib * 2**20 // (8 * COLUMNS))
     return rows - rows % 16, COLUMNS
+
+
+def _versions() -> dict[str, str]:
+    """The versions of the packages the timings depend on (those installed)."""
+    from importlib import metadata
+
+    found = {}
+    for package in ("numpy", "numba", "dask", "distributed"):
+        with suppress(metadata.PackageNotFoundError):
+            found[package] = metadata.version(package)
+    return found
+
+
+def _commit() -> str:
+    """This checkout's commit (with ``+dirty`` for uncommitted changes), or ``unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head or "unknown"
 
 
 def _dask_chunk_mib() -> int:
@@ -205,8 +230,9 @@ def _released(client: Any, keys: list[Any], timeout: float = 5.0) -> None:
 
 
 def _warm_free_pages(nbytes: int) -> None:
-    """Touch and free ``nbytes`` (the caller passes 4x the input: more than any
-    configuration allocates in a sample), so that the next sample's fresh arrays get pages
+    """Touch and free ``nbytes`` (the caller passes 4x the input here, and as much again
+    split among a cluster's workers: more than any configuration allocates in a sample), so
+    that the next sample's fresh arrays get pages
     the machine has just used.
 
     On the VMs this runs on (virtio-balloon free page reporting), memory freed and left idle
@@ -227,7 +253,8 @@ def interleaved(
     configs: dict[str, Callable[[], Any]], rounds: int, before: Callable[[], None]
 ) -> dict[str, list[float]]:
     """``rounds`` samples of every configuration, each round in a fresh random order, with
-    ``before()`` run ahead of each sample, outside the timing (here :func:`_warm_free_pages`;
+    ``before()`` run ahead of each sample, outside the timing (here :func:`_warm_free_pages`,
+    in the workers too;
     the GPU report synchronises the device); a call may return a function that settles its
     aftermath, also run outside the timing."""
     for call in configs.values():  # warm-up: imports, pools, first-touch of the pages
@@ -344,8 +371,6 @@ def run(mib: int, rounds: int, chunk_mib: int) -> dict[str, Any]:
                     "meets": per_worker >= TARGET_WORKERS and two["vs_numpy"] >= TARGET_NUMPY,
                 }
             )
-    import dask
-
     return {
         "shape": shape,
         "dtype": "float64",
@@ -357,7 +382,9 @@ def run(mib: int, rounds: int, chunk_mib: int) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": _load(),
-        "versions": {"numpy": np.__version__, "dask": str(getattr(dask, "__version__", "?"))},
+        "versions": _versions(),
+        "commit": _commit(),
+        "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "python": sys.version.split()[0],
         "graph_build_s_10k_chunks": _graph_build_seconds(),
         "rows": rows,
@@ -426,14 +453,17 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk-mib",
         type=int,
         default=None,
-        help="chunk size in MiB (default: Dask's array.chunk-size, 128 MiB unless configured)",
+        help="chunk size in MiB (default: Dask's array.chunk-size, 128 MiB unless configured); "
+        "at most a quarter of the array",
     )
     parser.add_argument("--quick", action="store_true", help="64 MiB, 3 rounds")
     parser.add_argument("--name", default="scaling-latest", help="folder under results/")
     args = parser.parse_args(argv)
     mib, rounds = (64, 3) if args.quick else (args.mib, args.rounds)
     _one_thread_libraries()
-    report = run(mib, rounds, args.chunk_mib or _dask_chunk_mib())
+    if args.chunk_mib is not None and args.chunk_mib <= 0:
+        parser.error(f"--chunk-mib must be a positive number of MiB, got {args.chunk_mib}")
+    report = run(mib, rounds, _dask_chunk_mib() if args.chunk_mib is None else args.chunk_mib)
     out = ROOT / "benchmarks" / "results" / args.name
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("impl", ids, ids=ids, indirect=True, scope="session")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups marked here
+# tryfirst is load-bearing: xdist registers its worker plugin after this conftest, so its
+# modifyitems (which turns the xdist_group marks into "@group" node-id suffixes) would run
+# first and find no marks: the groups were silently inactive until this was added.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The path dimension is portable_softmax's: another implementation runs once per backend.
     # (its first slot in the run: the generic one unless --path or PORTABLE_SOFTMAX_PATH
@@ -227,20 +230,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist does not know it
-def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """In the xdist controller under ``--dist loadgroup``: stop if the compile groups marked
-    above did not reach the scheduler (xdist appends ``@group`` to their node ids) rather
-    than let every compilation silently happen on every worker (pytest 9.2 with
-    pytest-xdist 3.8 did so)."""
-    if node.config.getvalue("dist") != "loadgroup":
+def pytest_xdist_node_collection_finished(node: Any, ids: Sequence[str]) -> None:
+    """In the xdist controller under ``--dist loadgroup``: stop if none of the compile groups
+    marked above reached the scheduler, rather than let every JAX program silently compile on
+    every worker (it did, unnoticed, for days: the marks came after xdist's renaming, and
+    pytest 9.2 ignores the renaming anyway).
+
+    Only for the xdist releases whose groups travel as an ``@group`` suffix of the node ids
+    (up to 3.8), and only where JAX, whose tests are always grouped, is installed.
+    """
+    if node.config.getvalue("dist") != "loadgroup" or importlib.util.find_spec("jax") is None:
         return
-    # JAX tests are always grouped (their backend id leads the parameters: "[jax-...")
+    import xdist
+
+    if tuple(int(part) for part in xdist.__version__.split(".")[:2]) > (3, 8):
+        return
     jax_tests = any("[jax-" in nodeid or "[jax_x64-" in nodeid for nodeid in ids)
     if jax_tests and not any("@" in nodeid for nodeid in ids):
         raise pytest.UsageError(
-            "pytest-xdist applied none of the suite's compile groups (--dist loadgroup): "
-            "this pytest / pytest-xdist pair cannot group tests (pytest-xdist#1386); "
-            "install pytest<9.2, as pyproject.toml's test group does"
+            "pytest-xdist applied none of the suite's compile groups (--dist loadgroup; "
+            f"pytest {pytest.__version__}, pytest-xdist {xdist.__version__}): either pytest "
+            "is 9.2 or newer, whose node ids ignore xdist's renaming (pytest-xdist#1386: "
+            "install pytest<9.2, as pyproject.toml's test group does), or this conftest's "
+            "pytest_collection_modifyitems no longer runs before xdist's (it must be tryfirst)"
         )
 
 
