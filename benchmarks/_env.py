@@ -21,6 +21,8 @@ _DISTRIBUTIONS = (
     "jaxlib",
     "cupy-cuda12x",
     "cupy-cuda13x",
+    "dask",
+    "distributed",
     "array-api-compat",
     "portable-softmax",
     "matplotlib",

@@ -31,18 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._env import cpu_model, environment
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = 4096
@@ -56,45 +56,9 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _shape(mib: int) -> tuple[int, int]:
     rows = max(16, mib * 2**20 // (8 * COLUMNS))
     return rows - rows % 16, COLUMNS
-
-
-def _versions() -> dict[str, str]:
-    """The versions of the packages the timings depend on (those installed)."""
-    from importlib import metadata
-
-    found = {}
-    for package in ("numpy", "numba", "dask", "distributed"):
-        with suppress(metadata.PackageNotFoundError):
-            found[package] = metadata.version(package)
-    return found
-
-
-def _commit() -> str:
-    """This checkout's commit (with ``+dirty`` for uncommitted changes), or ``unknown``."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head or "unknown"
 
 
 def _dask_chunk_mib() -> int:
@@ -313,7 +277,7 @@ def _graph_build_seconds() -> dict[str, float]:
     return out
 
 
-def run(mib: int, rounds: int, chunk_mib: int) -> dict[str, Any]:
+def run(mib: int, rounds: int, chunk_mib: int, command: str = "") -> dict[str, Any]:
     """Time every configuration ``rounds`` times, interleaved; return the report."""
     shape = _shape(mib)
     x = np.random.default_rng(0).standard_normal(shape)
@@ -377,15 +341,12 @@ def run(mib: int, rounds: int, chunk_mib: int) -> dict[str, Any]:
         "mib": nbytes / 2**20,
         "chunks": {layout: _chunks(shape, layout, chunk_mib) for layout in LAYOUTS},
         "rounds": rounds,
-        "cpu": _cpu(),
+        "cpu": cpu_model(),
         "numpy_kernels": _kernels(x),
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": _load(),
-        "versions": _versions(),
-        "commit": _commit(),
-        "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-        "python": sys.version.split()[0],
+        "environment": environment(command, with_gpu=False),
         "graph_build_s_10k_chunks": _graph_build_seconds(),
         "rows": rows,
         "targets": targets,
@@ -463,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     _one_thread_libraries()
     if args.chunk_mib is not None and args.chunk_mib <= 0:
         parser.error(f"--chunk-mib must be a positive number of MiB, got {args.chunk_mib}")
-    report = run(mib, rounds, _dask_chunk_mib() if args.chunk_mib is None else args.chunk_mib)
+    chunk_mib = _dask_chunk_mib() if args.chunk_mib is None else args.chunk_mib
+    command = " ".join(["python -m benchmarks.scaling", *(sys.argv[1:] if argv is None else argv)])
+    report = run(mib, rounds, chunk_mib, command)
     out = ROOT / "benchmarks" / "results" / args.name
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps(report, indent=2) + "\n")
