@@ -31,6 +31,7 @@ from ._reductions import exp_sum, row_max
 __all__ = ["rescale_rows", "row_statistics"]
 
 
+@functools.cache
 def _build(keep: bool) -> Any:
     """The kernel ``(span, pitch, n, e, m, s, t)``; ``keep`` (a closure constant) writes
     ``e``."""
@@ -50,9 +51,6 @@ def _build(keep: bool) -> Any:
             return
 
     return kernel
-
-
-_KERNELS: dict[bool, Any] = {}
 
 
 def _row_span(rows: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -98,10 +96,7 @@ def row_statistics(
     e = np.empty(rows.shape if keep else (count, 0), rows.dtype)
     m = np.empty((count, 1), rows.dtype)
     s = np.empty((count, 1), rows.dtype)
-    kernel = _KERNELS.get(keep)
-    if kernel is None:
-        kernel = _KERNELS[keep] = _build(keep)
-    kernel(span, pitch, n, e, m, s, t)
+    _build(keep)(span, pitch, n, e, m, s, t)
     # a NaN beside a finite maximum reaches the sum: NaN rows are the general step's too
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
         return None
