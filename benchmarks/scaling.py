@@ -196,8 +196,7 @@ def _released(client: Any, keys: list[Any], timeout: float = 5.0) -> None:
 def _warm_free_pages(nbytes: int) -> None:
     """Touch and free ``nbytes`` (the caller passes 4x the input here, and as much again
     split among a cluster's workers: more than any configuration allocates in a sample), so
-    that the next sample's fresh arrays get pages
-    the machine has just used.
+    that the next sample's fresh arrays get pages the machine has just used.
 
     On the VMs this runs on (virtio-balloon free page reporting), memory freed and left idle
     goes back to the host, and touching it again costs a host page fault: a fresh 512 MiB
@@ -218,9 +217,8 @@ def interleaved(
 ) -> dict[str, list[float]]:
     """``rounds`` samples of every configuration, each round in a fresh random order, with
     ``before()`` run ahead of each sample, outside the timing (here :func:`_warm_free_pages`,
-    in the workers too;
-    the GPU report synchronises the device); a call may return a function that settles its
-    aftermath, also run outside the timing."""
+    in the workers too; the GPU report synchronises the device); a call may return a
+    function that settles its aftermath, also run outside the timing."""
     for call in configs.values():  # warm-up: imports, pools, first-touch of the pages
         settle = call()
         if settle is not None:
