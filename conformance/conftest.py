@@ -113,6 +113,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "convention(key): a failure is reported as 'different convention' when the "
         "implementation declares the documented convention `key`",
     )
+    # The suite runs with plain pytest too: pytest-xdist only spreads it over the cores. Its
+    # marker is declared here so that --strict-markers accepts the groups without xdist.
+    config.addinivalue_line(
+        "markers",
+        "xdist_group(name): pytest-xdist runs the tests of one group on one worker "
+        "(--dist loadgroup); without pytest-xdist it has no effect",
+    )
     config.addinivalue_line(
         "markers",
         "mutants: runs the suite in a subprocess against a deliberately broken "

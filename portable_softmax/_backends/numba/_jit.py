@@ -13,11 +13,17 @@ disk, each built as a closure over its variant (parallel, edges, kind) and over
 stamp of the function's own file, so without the key a kernel would load stale code after an
 edit of ``_exp.py`` or ``_reductions.py``. The helpers they call are compiled into them and
 not cached separately.
+
+A cache that cannot be written (a read-only install, no writable home directory, no
+``NUMBA_CACHE_DIR``) must never make a call fail: numba then finds no cache locator and
+refuses ``cache=True``, so those kernels compile in memory instead, with one warning per
+process that says how to get the cache back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,9 +54,42 @@ def jit(
     cache: bool = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit`` with the package's options; the compiled function is untyped. Pass
-    ``cache=True`` only for closures over :data:`SOURCE_KEY`."""
+    ``cache=True`` only for closures over :data:`SOURCE_KEY`; where no cache directory can be
+    written, the function compiles in memory (see the module docstring)."""
     njit: Any = numba.njit
-    decorator: Callable[[Callable[..., Any]], Any] = njit(
-        parallel=parallel, fastmath=set(fastmath), error_model="numpy", cache=cache, nogil=True
+    options = {
+        "parallel": parallel,
+        "fastmath": set(fastmath),
+        "error_model": "numpy",
+        "nogil": True,
+    }
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        if cache:
+            try:
+                return njit(cache=True, **options)(function)
+            except RuntimeError as error:  # numba: "cannot cache function ...: no locator"
+                if "cannot cache" not in str(error):
+                    raise
+                _warn_uncached(error)
+        return njit(**options)(function)
+
+    return decorate
+
+
+_warned = False
+
+
+def _warn_uncached(error: RuntimeError) -> None:
+    """Warn once per process that the kernels compile in memory (no writable cache)."""
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    warnings.warn(
+        f"portable_softmax: numba found no writable cache directory ({error}); the compiled "
+        "kernels are kept in memory only and compile again in every process. Set "
+        "NUMBA_CACHE_DIR to a writable directory to cache them on disk.",
+        RuntimeWarning,
+        stacklevel=4,
     )
-    return decorator
