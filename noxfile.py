@@ -37,6 +37,7 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
 BENCH_DEPS = nox.project.dependency_groups(PYPROJECT, "bench")
 LINT_DEPS = nox.project.dependency_groups(PYPROJECT, "lint")
+DOCS_DEPS = nox.project.dependency_groups(PYPROJECT, "docs")
 
 # The CPU build on local disk; an unpinned "torch" pulls a multi-GB CUDA build.
 TORCH_CPU = "torch==2.13.0"
@@ -241,6 +242,22 @@ def cuda_compile(session: nox.Session) -> None:
     session.run("python", "-m", "portable_softmax._backends.cupy._compile_check", *session.posargs)
     # kernels.cu built as host code (one thread per CUDA thread) against the generic path
     _pytest(session, ["numpy"], "--path", "generic", tests="conformance/test_cupy_emulated.py")
+
+
+@nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """The documentation site (docs/_build/html): warnings are errors, the docstring examples
+    run, and every name of ``portable_softmax.__all__`` must be in the API reference."""
+    _install(session, "-e", ".", *DOCS_DEPS)
+    build = "docs/_build"
+    # autosummary writes the API's stub pages into docs/generated: start from none, so that a
+    # name taken out of the API reference leaves no stale page behind.
+    shutil.rmtree("docs/generated", ignore_errors=True)
+    # -W --keep-going: every warning is reported, then the build fails; -E: no cached state.
+    sphinx = ["sphinx-build", "-W", "--keep-going", "-E", "-q"]
+    session.run(*sphinx, "-b", "html", "-d", f"{build}/doctrees", "docs", f"{build}/html")
+    session.run(*sphinx, "-b", "doctest", "-d", f"{build}/doctrees", "docs", f"{build}/doctest")
+    session.run("python", "docs/check_api.py", f"{build}/html")
 
 
 @nox.session(default=False)

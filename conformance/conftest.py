@@ -24,7 +24,7 @@ from conformance._framework.provided import (
     impl_name,
     not_provided,
 )
-from conformance._framework.report import CONCERNS, MatrixPlugin, run_meta
+from conformance._framework.report import CONCERNS, MatrixPlugin, run_meta, source_location
 from conformance._framework.selection import (
     ENV_BACKENDS,
     ENV_IMPL,
@@ -177,7 +177,7 @@ def _header_lines(config: pytest.Config) -> list[str]:
         lines.append(f"conformance backend: {text}")
     for impl in selection.impls:
         version = getattr(impl.obj, "__version__", "")
-        where = getattr(impl.obj, "__file__", "")
+        where = source_location(impl.obj)  # relative to the repository, never a local folder
         lines.append(f"conformance impl: {impl.id} = {impl.spec} {version} {where}".rstrip())
     env = ", ".join(f"{k}={os.environ[k]}" for k in _ENV_SHOWN if k in os.environ)
     lines.append(

@@ -1,9 +1,10 @@
 """The source document's example, on every backend, and its two flaws as tests.
 
-The document (shared/seed) trains a classifier with a softmax layer. Its expected values are
-kept here, checked both against its 8-digit figures and against mpmath at 50 digits; its
-two mistakes (a backward that keeps only the Jacobian's diagonal, and a test that calls
-backward before forward) become tests of what the right behaviour is.
+The document (a Q&A page: three NumPy snippets and a unittest) trains a classifier with a
+softmax layer. Its expected values are kept here, checked both against its 8-digit figures
+and against mpmath at 50 digits; its two mistakes (a backward that keeps only the
+Jacobian's diagonal, and a test that calls backward before forward) become tests of what
+the right behaviour is.
 """
 
 from __future__ import annotations

@@ -365,6 +365,26 @@ def render_summary(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def source_location(obj: Any, root: Path = REPO_ROOT) -> str:
+    """Where an implementation under test comes from, for the report's header.
+
+    A file inside the repository as a path relative to its root (``portable_softmax/__init__.py``),
+    so that a committed report names no folder of the machine it ran on; anything else (an
+    installed package, an object without a file) by its module's name.
+    """
+    file = getattr(obj, "__file__", None)
+    if file:
+        try:
+            return Path(file).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    module = getattr(obj, "__name__", None) or getattr(obj, "__module__", None)
+    return module if isinstance(module, str) else type(obj).__module__
+
+
 def run_meta(config: pytest.Config, header: list[str]) -> dict[str, Any]:
     """Description of this run for the JSON."""
     return {
