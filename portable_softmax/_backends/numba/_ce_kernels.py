@@ -12,6 +12,8 @@ entry from SPEC section 2's table.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 import numba
@@ -184,16 +186,9 @@ def _build(parallel: bool, edges: bool) -> Any:
     return kernel
 
 
-_KERNELS: dict[tuple[bool, bool], Any] = {}
+ce_kernel = functools.cache(_build)
+"""The cross-entropy kernel of this variant (compiled on first call)."""
 
-
-def ce_kernel(parallel: bool, edges: bool) -> Any:
-    """The cross-entropy kernel of this variant (compiled on first call)."""
-    key = (parallel, edges)
-    kernel = _KERNELS.get(key)
-    if kernel is None:
-        kernel = _KERNELS[key] = _build(parallel, edges)
-    return kernel
 
 
 def _python_helpers(key: int) -> Any:

@@ -9,17 +9,14 @@ pairwise, so sums stay as accurate as one pairwise sum over the row. Blocks run 
 ufunc buffer no longer than a row (see ``_UNBUFFERED_ROW_BYTES``), and softmax and
 logsumexp skip the shift by the row maximum where that is safe (see :func:`softmax`).
 
-Only the common case comes here: a NumPy ``ndarray`` of float32 or float64, reduced over its
-last axis, with no mask and no temperature array. Everything else (and every invalid
-argument, so that errors stay identical) takes the portable path. A block whose row maxima
+Only the common case comes here (the registry's capabilities for this backend): a NumPy
+``ndarray`` of float32 or float64 as rows, with no mask and no temperature array. A block whose row maxima
 are not all finite (NaN, +inf, or nothing finite) is handed to the portable kernel, which
 settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
 nothing and synchronises nothing."""
 
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -64,54 +61,8 @@ Kernel = Callable[..., Any]
 """A portable kernel ``(slices, *arrays)`` of ``portable_softmax._generic``."""
 
 
-def eligible(x: object, axis: object, where: object, temperature: object) -> bool:
-    """Whether the fast path handles this call (a cheap, metadata-only test)."""
-    if type(x) is not np.ndarray or where is not None:
-        return False
-    if x.dtype is not _F32 and x.dtype is not _F64:  # native byte order only
-        return False
-    if x.ndim == 0 or x.size == 0:
-        return False
-    if temperature is not None and (
-        type(temperature) is not float or not (math.isfinite(temperature) and temperature > 0)
-    ):
-        return False
-    if isinstance(axis, tuple) and len(axis) == 1:
-        axis = axis[0]
-    if axis is None:
-        return x.ndim == 1
-    if isinstance(axis, bool):
-        return False
-    try:
-        index = operator.index(axis)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    if index not in (-1, x.ndim - 1):
-        return False
-    return x.ndim <= 2 or x.flags.c_contiguous
-
-
-def plain_temperature(temperature: object) -> float | None:
-    """The temperature of an eligible call, with 1.0 meaning no division at all."""
-    return None if temperature is None or temperature == 1.0 else float(temperature)  # type: ignore[arg-type]
-
-
-def backward_eligible(
-    y: object, g: object, axis: object, where: object, temperature: object
-) -> bool:
-    """Whether the fast path handles a backward call: ``grad`` must match ``y`` exactly."""
-    if not eligible(y, axis, where, temperature) or type(g) is not np.ndarray:
-        return False
-    y_array: np.ndarray = y  # type: ignore[assignment]
-    return (
-        g.shape == y_array.shape
-        and g.dtype is y_array.dtype
-        and (g.ndim <= 2 or g.flags.c_contiguous)
-    )
-
-
 def rows_of(x: np.ndarray) -> np.ndarray:
-    """``x`` as a 2-D (rows, n) view, without copying (``eligible`` ensured it can)."""
+    """``x`` as a 2-D (rows, n) view along its last axis."""
     return x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1])
 
 

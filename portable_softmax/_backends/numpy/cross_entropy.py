@@ -6,7 +6,8 @@ maximum and ``s = sum_c exp(x_c - m)``: ``l = (1 - eps) w_y (m + log s - x_y) +
 ``(p S - (eps / C) w - (1 - eps) w_y e_y) * scale`` with ``S = (1 - eps) w_y + (eps / C)
 sum_c w_c``. The one-hot target is never built: the label entries are gathered.
 
-The call is checked from metadata alone (``plan.plan``). Inputs over 4 KB first try
+The registry took the call (``portable_softmax._dispatch``); ``plan.Plan`` sorts the labels.
+Inputs over 4 KB first try
 ``exp(x)`` without the row-max shift (two passes fewer), redoing with the shift any block
 whose row sums leave ``[1/16, 2**64]``. Rows whose maximum is not finite (NaN, +inf, nothing
 finite), and rows where smoothing meets a
@@ -21,11 +22,12 @@ import numpy as np
 
 from ..._config import edges_enabled
 from ..._generic.cross_entropy_kernels import kernel_of
+from ..._lib._call import CrossEntropyCall
 from ..._lib._slices import Slices
 from .blocks import finite
-from .plan import Plan, plan
+from .plan import Plan
 
-__all__ = ["cross_entropy", "cross_entropy_backward"]
+__all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -184,11 +186,7 @@ def gradient(plan: Plan, scale: np.ndarray) -> np.ndarray:
     return out
 
 
-def cross_entropy(logits: Any, target: Any, /, **options: Any) -> Any:
-    """The loss of a call this path takes, else ``NotImplemented``."""
-    p = plan(logits, target, **options)
-    if p is None:
-        return NotImplemented
+def _loss(p: Plan) -> Any:
     with np.errstate(all="ignore"):
         out = losses(p)
         p.settle(out)
@@ -200,26 +198,29 @@ def cross_entropy(logits: Any, target: Any, /, **options: Any) -> Any:
     return np.asarray(total, dtype=p.rows.dtype)
 
 
-def cross_entropy_backward(logits: Any, target: Any, /, *, grad: Any, **options: Any) -> Any:
-    """The gradient of a call this path takes, else ``NotImplemented``."""
-    p = plan(logits, target, **options)
-    if p is None:
-        return NotImplemented
+def _gradient(p: Plan, call: CrossEntropyCall) -> Any:
     dtype = p.rows.dtype
-    if grad is None:
-        grad = np.ones((), dtype)
-    elif (
-        type(grad) is not np.ndarray
-        or grad.dtype.kind not in "fiu"
-        or grad.shape != (p.shape if p.reduction == "none" else ())
-    ):
-        return NotImplemented
-    else:
-        grad = grad.astype(dtype, copy=False)
+    grad = np.ones((), dtype) if call.grad is None else call.grad.astype(dtype, copy=False)
     with np.errstate(all="ignore"):
         if p.reduction == "mean":
             grad = _mean_scale(p, grad)
         scale = np.broadcast_to(grad.reshape(-1), (p.rows.shape[0],))
         out = gradient(p, np.ascontiguousarray(scale))
         p.settle(out)
-    return out.reshape(logits.shape)
+    return out.reshape(call.logits.shape)
+
+
+def cross_entropy(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy` on this path."""
+    return _loss(Plan(call))
+
+
+def cross_entropy_backward(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy_backward` on this path."""
+    return _gradient(Plan(call), call)
+
+
+def cross_entropy_with_grad(call: CrossEntropyCall) -> tuple[Any, Any]:
+    """:func:`portable_softmax.cross_entropy_with_grad` on this path (one plan for both)."""
+    p = Plan(call)
+    return _loss(p), _gradient(p, call)

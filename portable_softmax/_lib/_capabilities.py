@@ -1,0 +1,110 @@
+"""What a fast path can take, as named tests on a described call (metadata only, no values).
+
+The registry (``portable_softmax._dispatch``) declares each backend's capabilities as tuples
+of these tests, one tuple per function; a backend takes a call when every test of its tuple
+holds. Each test's docstring (its first line) is how the README's path table names it, so the
+table and the code cannot disagree. A test never raises: the call was validated before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "Capability",
+    "c_contiguous",
+    "classes_on_last_axis",
+    "cuda_floats",
+    "float32_or_float64",
+    "integer_labels",
+    "labels_fit_int64",
+    "no_mask",
+    "no_temperature_array",
+    "not_empty",
+    "rows_without_copy",
+    "trailing_axes",
+    "last_axis",
+    "vector_same_dtype",
+]
+
+Capability = Callable[[Any], bool]
+"""A test on a ``Call`` or ``CrossEntropyCall``."""
+
+_CUDA_FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
+def float32_or_float64(call: Any) -> bool:
+    """float32 or float64"""
+    return getattr(call.x.dtype, "name", None) in ("float32", "float64")
+
+
+def cuda_floats(call: Any) -> bool:
+    """float16, bfloat16, float32 or float64"""
+    return getattr(call.x.dtype, "name", None) in _CUDA_FLOATS
+
+
+def not_empty(call: Any) -> bool:
+    """not empty"""
+    return call.x.size != 0
+
+
+def no_mask(call: Any) -> bool:
+    """no `where`"""
+    return call.where is None
+
+
+def no_temperature_array(call: Any) -> bool:
+    """no temperature array"""
+    t = call.temperature
+    return t is None or type(t) is float
+
+
+def trailing_axes(call: Any) -> bool:
+    """reduced over trailing axes (the last, or all)"""
+    axes = call.axes
+    ndim = call.x.ndim
+    return bool(axes) and axes == tuple(range(ndim - len(axes), ndim))
+
+
+def last_axis(call: Any) -> bool:
+    """reduced over the last axis only"""
+    return call.axes == (call.x.ndim - 1,)
+
+
+def c_contiguous(call: Any) -> bool:
+    """C-contiguous"""
+    vector = getattr(call, "vector", None)
+    return bool(call.x.flags.c_contiguous) and (vector is None or bool(vector.flags.c_contiguous))
+
+
+def rows_without_copy(call: Any) -> bool:
+    """C-contiguous, or 2-D reduced along its last axis"""
+    if call.x.ndim <= 2 and call.axes == (call.x.ndim - 1,):
+        return True
+    return c_contiguous(call)
+
+
+def vector_same_dtype(call: Any) -> bool:
+    """grad or tangent of the same dtype"""
+    return bool(call.vector.dtype == call.x.dtype)
+
+
+def classes_on_last_axis(call: Any) -> bool:
+    """classes on the last axis"""
+    return call.axes == (call.logits.ndim - 1,)
+
+
+def integer_labels(call: Any) -> bool:
+    """integer labels"""
+    return bool(call.hard)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def labels_fit_int64(call: Any) -> bool:
+    """labels and `ignore_index` that fit int64"""
+    if call.hard and call.target.dtype.name == "uint64":
+        return False
+    return call.ignore_index is None or _INT64_MIN <= call.ignore_index <= _INT64_MAX
