@@ -36,6 +36,10 @@ __all__ = ["BACKENDS", "Backend", "dispatch", "path_names", "path_table", "servi
 
 Tests = tuple[can.Capability, ...]
 
+PUBLIC = (*FORWARD, *DERIVATIVES, *CROSS_ENTROPY)
+"""The public functions a backend may have kernels for (besides the Dask tree's block
+operations ``row_statistics`` and ``rescale_rows``, which the NumPy-array backends offer)."""
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -108,6 +112,9 @@ NUMBA = Backend(
         **_each(FORWARD, (*_ROWS, can.trailing_axes, can.c_contiguous)),
         **_each(DERIVATIVES, (*_ROWS, can.trailing_axes, can.c_contiguous, can.vector_same_dtype)),
         **_each(CROSS_ENTROPY, (*_LABELS, can.c_contiguous)),
+        # the Dask tree's block operations on NumPy rows (not public functions)
+        "row_statistics": _ROWS,
+        "rescale_rows": (can.float32_or_float64, can.c_contiguous),
     },
     summary="compiled kernels (the `numba` extra)",
 )
@@ -121,6 +128,8 @@ NUMPY = Backend(
             (*_ROWS, can.trailing_axes, can.rows_without_copy, can.vector_same_dtype),
         ),
         **_each(CROSS_ENTROPY, (*_LABELS, can.rows_without_copy, can.integer_labels)),
+        "row_statistics": (*_ROWS, can.temperature_at_most_one),
+        "rescale_rows": (can.float32_or_float64,),
     },
     summary="cache-blocked NumPy kernels",
 )
@@ -145,11 +154,11 @@ CUPY = Backend(
 DASK = Backend(
     "dask",
     "dask",
-    takes=_each((*FORWARD, *DERIVATIVES, *CROSS_ENTROPY), (can.not_empty,)),
+    takes=_each(PUBLIC, ()),
     container=True,
     summary=(
-        "a lazy graph: whole-slice chunks run each block on its chunk type's path, chunks "
-        "that split the reduced axes a tree reduction"
+        "a lazy graph: chunks that hold whole slices run each block on its chunk type's "
+        "path, chunks that split the reduced axes a tree reduction"
     ),
 )
 
@@ -180,9 +189,15 @@ def dispatch(
     """Run ``call`` on the first backend that takes it (see the module docstring), else on
     the portable path (or ``fallback``, for the Dask tree's internal block operations).
     ``path`` overrides the setting (Dask's blocks pass the caller's)."""
-    backend = serving(call, path) if call.library in _BY_LIBRARY else None
-    if backend is not None:
-        return getattr(backend.load(), call.function)(call)
+    candidates = _BY_LIBRARY.get(call.library)
+    if candidates is not None:  # the setting is read only where there is a choice
+        setting = _config.current_path() if path is None else path
+        function = call.function
+        for backend in candidates:
+            if backend.serves(setting) and backend.accepts(call):
+                module = _LOADED.get(backend.name) or backend.load()
+                if module is not None:
+                    return getattr(module, function)(call)
     if fallback is not None:
         return fallback(call)
     return getattr(_generic, call.function)(call)
@@ -215,8 +230,9 @@ def _takes(backend: Backend) -> str:
     """The tests of each group of functions that share them, in words."""
     groups: dict[Tests, list[str]] = {}
     for function, tests in backend.takes.items():
-        groups.setdefault(tests, []).append(function)
-    every = len(backend.takes) == len(FORWARD) + len(DERIVATIVES) + len(CROSS_ENTROPY)
+        if function in PUBLIC:
+            groups.setdefault(tests, []).append(function)
+    every = sum(len(functions) for functions in groups.values()) == len(PUBLIC)
     parts = []
     for tests, functions in groups.items():
         words = "; ".join(_words(test) for test in tests)

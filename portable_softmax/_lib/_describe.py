@@ -75,8 +75,11 @@ def describe(
             and (vector is None or (vector.shape == x.shape and vector.dtype.kind in "fiub"))
         ):
             t = None if temperature is None else check_temperature(lane[1], temperature, ())
-            axes = (axis % ndim,)
-            return Call(function, lane[1], "numpy", x, vector, axes, None, t, keepdims, dtype, dtype)
+            # tuple.__new__ skips the named tuple's Python-level __new__ (a third of a
+            # microsecond, in a call of a few)
+            fields = (function, lane[1], "numpy", x, vector, (axis % ndim,), None, t, keepdims,
+                      dtype, dtype)  # fmt: skip
+            return tuple.__new__(Call, fields)  # type: ignore[type-var,no-any-return]
     return _describe(function, x, vector, names, axis, where, temperature, keepdims)
 
 
@@ -140,6 +143,26 @@ def describe_cross_entropy(
     The checks come in the order the errors are documented in: options, namespaces, the
     target's kind and shape, the axes, the mask, the weight, then ``grad``.
     """
+    lane = _numpy_lane
+    if (
+        lane is not None
+        and type(logits) is lane[0]
+        and type(target) is lane[0]
+        and where is None
+        and (weight is None or type(weight) is lane[0])
+        and (grad is None or type(grad) is lane[0])
+        and type(axis) is int
+        and type(reduction) is str
+        and reduction in _targets.REDUCTIONS
+        and (ignore_index is None or type(ignore_index) is int)
+        and (type(label_smoothing) is float or type(label_smoothing) is int)
+        and 0 <= label_smoothing <= 1
+        and (validate is None or validate is True or validate is False)
+    ):
+        call = _numpy_labels(function, lane[1], logits, target, grad, axis, reduction, weight,
+                             ignore_index, float(label_smoothing), validate)  # fmt: skip
+        if call is not None:
+            return call
     options = _targets.check_options(reduction, ignore_index, label_smoothing, validate)
     xp, plain = namespace_of(
         function, logits=logits, target=target, weight=weight, grad=grad, where=where
@@ -170,6 +193,45 @@ def describe_cross_entropy(
         function, xp, _library(logits), logits, target, weight, grad, where, axes, hard,
         classes, options.reduction, options.ignore_index, options.label_smoothing,
         options.validate, False, loss_shape, compute_dtype, result_dtype,
+    )  # fmt: skip
+
+
+def _numpy_labels(
+    function: str,
+    xp: ModuleType,
+    logits: Any,
+    target: Any,
+    grad: Any,
+    axis: int,
+    reduction: str,
+    weight: Any,
+    ignore_index: int | None,
+    smoothing: float,
+    validate: bool | None,
+) -> CrossEntropyCall | None:
+    """The short lane of :func:`describe_cross_entropy`: float32/float64 NumPy logits with
+    integer labels along an int axis, every shape as the general lane requires it; None for
+    anything else (the general lane then describes it, or raises the documented error)."""
+    dtype = logits.dtype
+    ndim = logits.ndim
+    if dtype.char not in ("f", "d") or not -ndim <= axis < ndim or target.ndim != ndim - 1:
+        return None
+    if target.dtype.kind not in "iu":
+        return None
+    axis %= ndim
+    shape = logits.shape
+    samples = shape[:axis] + shape[axis + 1 :]
+    if target.shape != samples:
+        return None
+    classes = shape[axis]
+    if weight is not None and (weight.shape != (classes,) or weight.dtype.kind not in "fiu"):
+        return None
+    loss_shape = samples if reduction == "none" else ()
+    if grad is not None and (grad.shape != loss_shape or grad.dtype.kind not in "fiu"):
+        return None
+    return CrossEntropyCall(
+        function, xp, "numpy", logits, target, weight, grad, None, (axis,), True, classes,
+        reduction, ignore_index, smoothing, validate, False, loss_shape, dtype, dtype,
     )  # fmt: skip
 
 

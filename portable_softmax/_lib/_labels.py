@@ -29,16 +29,17 @@ def check_labels(call: CrossEntropyCall) -> CrossEntropyCall:
     if not call.hard or call.validate is False:
         return call
     target = call.target
-    if call.validate is None and not _is_eager_cpu(target):
+    if type(target).__module__ == "numpy":  # eager on the host: read them
+        if call.ignore_index is None and call.where is None and _numpy_in_range(call):
+            return call._replace(labels_checked=True)
+    elif call.validate is None and not _is_eager_cpu(target):
         return call
-    if _is_traced(target):
+    elif _is_traced(target):
         raise ValueError(
             f"validate=True reads the label values, but target is a {_kind(target)} "
             "(lazy or traced) whose values are not available without computing it; pass "
             "validate=False (invalid samples then give NaN) or check the labels beforehand"
         )
-    if call.ignore_index is None and call.where is None and _numpy_in_range(call):
-        return call._replace(labels_checked=True)
     _check(call)
     return call._replace(labels_checked=True)
 
@@ -47,18 +48,29 @@ def _numpy_in_range(call: CrossEntropyCall) -> bool:
     """NumPy integer labels all in ``[0, C)``, by one reduction (the common case, quickly):
     viewed as unsigned, a negative label is huge, so the largest one says it all."""
     target = call.target
-    if type(target).__module__ != "numpy" or target.size == 0:
-        return False
     dtype = target.dtype
+    if target.size == 0 or dtype.kind not in "iu":
+        return False
+    unsigned = target
     if dtype.kind == "i":
-        unsigned = target.view(dtype.str.replace("i", "u"))
         if call.classes > (1 << (8 * dtype.itemsize - 1)):
             return False  # a negative label viewed as unsigned could pass for a class
-    elif dtype.kind == "u":
-        unsigned = target
-    else:
-        return False
+        unsigned = target.view(_unsigned(dtype.itemsize))
     return bool(unsigned.max() < call.classes)
+
+
+_UNSIGNED: dict[int, Any] = {}
+
+
+def _unsigned(itemsize: int) -> Any:
+    """NumPy's unsigned integer dtype of ``itemsize`` bytes (NumPy is loaded: its arrays
+    are here)."""
+    dtype = _UNSIGNED.get(itemsize)
+    if dtype is None:
+        import numpy
+
+        dtype = _UNSIGNED[itemsize] = numpy.dtype(f"u{itemsize}")
+    return dtype
 
 
 def _check(call: CrossEntropyCall) -> None:

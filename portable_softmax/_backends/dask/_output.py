@@ -15,8 +15,8 @@ from typing import Any
 import array_api_compat
 
 from ._graph import Array, aligned, expand, indices, meta_like
-from ._package import quiet_floating_point
-from ._tree import K, M, N, S, _local, _split_rest
+from ._package import dispatch, quiet_floating_point
+from ._tree import K, M, N, S, _local, _split_rest, rows_call, rows_of
 
 
 def _nonzero(xp: Any, a: Any) -> Any:
@@ -36,25 +36,23 @@ def softmax_of(local: Any, x: Any, record: Any) -> Any:
     return local.fill_masked(out, 0.0)
 
 
-def _rescale(e: Any, factor: Any, axes: tuple[int, ...]) -> Any:
-    """``min(e * factor, 1)`` for a NumPy chunk: row blocks in cache, in place where ``e``
-    is a view of rows (it is this chunk's private intermediate)."""
+def _rescale(e: Any, factor: Any, axes: tuple[int, ...], path: str) -> Any:
+    """``min(e * factor, 1)`` for a NumPy chunk, in place where ``e`` lies as rows (it is
+    this chunk's private intermediate): the registry's ``rescale_rows`` block operation."""
     import numpy as np
 
-    from ... import _dispatch
-    from . import _numpy_rows
-
-    rows = _numpy_rows.rows_of(e, axes)
+    rows = rows_of(e, axes)
     if rows is None:
         return np.minimum(e * factor, 1)
-    factor = factor.reshape(-1, 1)
-    if "numba" in _dispatch.fast_path_names(rows):
-        from ..numba._statistics import rescale_rows
+    call = rows_call("rescale_rows", rows, np.ascontiguousarray(factor.reshape(-1, 1)), None, False)
+    return dispatch(call, path, _unblocked).reshape(e.shape)
 
-        # one fused, vectorised pass (NumPy's takes two: multiply, then clamp)
-        if rescale_rows(rows, factor) is not None:
-            return e
-    return _numpy_rows.rescale(rows, factor).reshape(e.shape)
+
+def _unblocked(call: Any) -> Any:
+    """No backend takes the rescale: one NumPy expression."""
+    import numpy as np
+
+    return np.minimum(call.x * call.vector, 1, out=call.x)
 
 
 def _softmax_block(
@@ -65,6 +63,7 @@ def _softmax_block(
     has_t: bool,
     temperature: float | None,
     result_dtype: Any,
+    path: str,
 ) -> Any:
     xp = array_api_compat.array_namespace(x)
     mask, t, pair, record = _split_rest(rest, has_mask, has_t, temperature)
@@ -78,7 +77,7 @@ def _softmax_block(
             # reference 0 far below the row's maximum) e can be large and e * factor a normal
             # output, so such blocks take the formula instead (NaN factors too).
             plain = bool(xp.all(factor >= xp.finfo(factor.dtype).smallest_normal))
-        out = _rescale(e, factor, axes) if plain else softmax_of(local, x, record)
+        out = _rescale(e, factor, axes, path) if plain else softmax_of(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
 
@@ -105,6 +104,7 @@ def _log_softmax_block(
     has_t: bool,
     temperature: float | None,
     result_dtype: Any,
+    path: str,
 ) -> Any:
     xp = array_api_compat.array_namespace(x)
     mask, t, record = _split_rest(rest, has_mask, has_t, temperature)
@@ -147,6 +147,7 @@ def forward_pass(
     pairs: Array | None,
     merged: Array,
     dtype: Any,
+    path: str,
 ) -> Array:
     """softmax (``pairs`` from the statistics pass) or log_softmax of ``x``, lazily."""
     import dask.array as da
@@ -166,6 +167,7 @@ def forward_pass(
         has_t=has_t,
         temperature=None if has_t else temperature,
         result_dtype=dtype,
+        path=path,
         dtype=dtype,
         concatenate=True,
         meta=meta_like(x, dtype),

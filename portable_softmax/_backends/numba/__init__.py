@@ -42,13 +42,29 @@ __all__ = [
 def _rows(call: Call, a: np.ndarray) -> np.ndarray:
     """``a`` as ``(rows, n)``, the reduced trailing axes flattened into ``n`` (a view: the
     registry took C-contiguous arrays only)."""
+    if a.ndim == 2 and len(call.axes) == 1:
+        return a
     n = math.prod(a.shape[a.ndim - len(call.axes) :])
     return a.reshape(-1, n)
 
 
+_ONES: dict[str, Any] = {}
+
+
 def _temperature(call: Call, dtype: np.dtype[Any]) -> Any:
+    """The temperature as a scalar of ``dtype`` (the kernels' signature), 1 for None."""
     t = call.temperature
-    return dtype.type(1.0 if t is None else t)
+    if t is not None:
+        return dtype.type(t)
+    one = _ONES.get(dtype.char)
+    if one is None:
+        one = _ONES[dtype.char] = dtype.type(1.0)
+    return one
+
+
+def _shaped(out: np.ndarray, call: Call) -> np.ndarray:
+    shape = call.x.shape
+    return out if out.shape == shape else out.reshape(shape)
 
 
 def _forward(call: Call, kind: int) -> Any:
@@ -58,7 +74,7 @@ def _forward(call: Call, kind: int) -> Any:
     forward_kernel(kind, threaded, _config.edges_enabled())(
         rows, out, _temperature(call, rows.dtype)
     )
-    return out.reshape(call.x.shape)
+    return _shaped(out, call)
 
 
 def softmax(call: Call) -> Any:
@@ -77,7 +93,7 @@ def logsumexp(call: Call) -> Any:
     out = np.empty((rows.shape[0], 1), rows.dtype)
     threaded = parallel(rows.nbytes, rows.shape[0])
     kernel = forward_kernel(LOGSUMEXP, threaded, _config.edges_enabled())
-    kernel(rows, out, rows.dtype.type(1.0))
+    kernel(rows, out, _temperature(call, rows.dtype))
     shape = call.x.shape
     if call.keepdims:
         return out.reshape(tuple(1 if i in call.axes else n for i, n in enumerate(shape)))
@@ -86,11 +102,10 @@ def logsumexp(call: Call) -> Any:
 
 def _derivative(call: Call, kind: int) -> Any:
     rows = _rows(call, call.x)
-    vectors = _rows(call, call.vector)
     out = np.empty(rows.shape, rows.dtype)
     kernel = derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]))
-    kernel(rows, vectors, out, _temperature(call, rows.dtype))
-    return out.reshape(call.x.shape)
+    kernel(rows, _rows(call, call.vector), out, _temperature(call, rows.dtype))
+    return _shaped(out, call)
 
 
 def softmax_backward(call: Call) -> Any:

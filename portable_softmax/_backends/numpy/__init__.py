@@ -18,6 +18,7 @@ import numpy as np
 from ..._lib._call import Call
 from . import derivatives, forward, small
 from .cross_entropy import cross_entropy, cross_entropy_backward, cross_entropy_with_grad
+from .statistics import rescale_rows, row_statistics
 
 __all__ = [
     "cross_entropy",
@@ -25,6 +26,8 @@ __all__ = [
     "cross_entropy_with_grad",
     "log_softmax",
     "logsumexp",
+    "rescale_rows",
+    "row_statistics",
     "rows",
     "softmax",
     "softmax_backward",

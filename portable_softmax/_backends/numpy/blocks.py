@@ -25,7 +25,7 @@ import numpy as np
 from ..._config import edges_enabled
 from ..._lib._slices import Slices
 
-_BLOCK_BYTES = 256 * 1024
+BLOCK_BYTES = 256 * 1024
 """Bytes of input per block: the input, output and scratch blocks stay in the L2 cache."""
 
 BACKWARD_BLOCK_BYTES = 128 * 1024
@@ -80,7 +80,7 @@ def blockwise(
 
     ``block`` returns False when its rows need the portable kernel ``fallback``. With
     ``scratch=False`` the block gets None instead of a scratch block of the input's shape;
-    ``block_bytes`` (bytes of ``x`` per block) defaults to ``_BLOCK_BYTES``.
+    ``block_bytes`` (bytes of ``x`` per block) defaults to ``BLOCK_BYTES``.
     """
     rows = rows_of(x)
     arrays = (rows, *(rows_of(o) for o in others))
@@ -90,14 +90,10 @@ def blockwise(
     if x.nbytes <= _ONE_BLOCK_BYTES:
         per_block = max(1, _ONE_BLOCK_BYTES // row_bytes)
     else:
-        per_block = max(1, (block_bytes or _BLOCK_BYTES) // row_bytes)
+        per_block = max(1, (block_bytes or BLOCK_BYTES) // row_bytes)
     work = np.empty((min(per_block, count), n), dtype=x.dtype) if scratch else None
     with np.errstate(all="ignore"):
-        if row_bytes >= _UNBUFFERED_ROW_BYTES:
-            # the largest power of two up to n (at most the default): rows are then over
-            # half a buffer, and casts in a caller's block still get buffers of useful size
-            bufsize = min(_DEFAULT_BUFSIZE, 1 << (n.bit_length() - 1))
-            np.setbufsize(bufsize)  # restored when errstate exits
+        block_buffer(n, x.itemsize)
         for start in range(0, count, per_block):
             rows_here = slice(start, start + per_block)
             blocks = [a[rows_here] for a in arrays]
@@ -105,6 +101,15 @@ def blockwise(
             if block(out[rows_here], block_work, *blocks) is False:
                 out[rows_here] = fallback(row_slices(temperature), *blocks)
     return out
+
+
+def block_buffer(n: int, itemsize: int) -> None:
+    """Inside an ``errstate`` block (which restores it): ufunc buffers of at most ``n``
+    elements for rows of ``_UNBUFFERED_ROW_BYTES`` or more: the largest power of two up to
+    ``n`` (at most the default), so rows are over half a buffer, and casts in a caller's
+    block still get buffers of useful size."""
+    if n * itemsize >= _UNBUFFERED_ROW_BYTES:
+        np.setbufsize(min(_DEFAULT_BUFSIZE, 1 << (n.bit_length() - 1)))
 
 
 def column_chunks(n: int, itemsize: int) -> list[slice]:

@@ -24,7 +24,7 @@ from ..._config import edges_enabled
 from ..._generic.cross_entropy_kernels import kernel_of
 from ..._lib._call import CrossEntropyCall
 from ..._lib._slices import Slices
-from .blocks import finite
+from .blocks import BLOCK_BYTES, finite
 from .plan import Plan
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
@@ -33,8 +33,6 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _SMALL_BYTES = 4 * 1024
 """Logits up to this size take the fewest NumPy calls (shifted, one block)."""
-_BLOCK_BYTES = 256 * 1024
-"""Bytes of logits per block for larger inputs: a block and its output stay in L2."""
 _TINY = {_F32: np.finfo(_F32).tiny, _F64: np.finfo(_F64).tiny}
 _HUGE = {_F32: np.finfo(_F32).max, _F64: np.finfo(_F64).max}
 _UNSHIFTED_LOW = 1.0 / 16
@@ -42,7 +40,7 @@ _UNSHIFTED_HIGH = 2.0**64
 
 
 def _per_block(rows: np.ndarray) -> int:
-    return max(1, _BLOCK_BYTES // (int(rows.shape[1]) * rows.itemsize))
+    return max(1, BLOCK_BYTES // (int(rows.shape[1]) * rows.itemsize))
 
 
 def _maxima_and_sums(
