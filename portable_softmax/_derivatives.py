@@ -56,7 +56,9 @@ def softmax_backward(
     if extra:
         raise extra_positional("softmax_backward", extra, _OPTIONS)
     names = ("y", "grad")
-    call = describe("softmax_backward", y, grad, names=names, axis=axis, where=where, temperature=temperature)
+    call = describe(
+        "softmax_backward", y, grad, names=names, axis=axis, where=where, temperature=temperature
+    )
     return dispatch(call)  # type: ignore[no-any-return]
 
 
@@ -98,7 +100,9 @@ def softmax_jvp(
     if extra:
         raise extra_positional("softmax_jvp", extra, _OPTIONS)
     names = ("y", "tangent")
-    call = describe("softmax_jvp", y, tangent, names=names, axis=axis, where=where, temperature=temperature)
+    call = describe(
+        "softmax_jvp", y, tangent, names=names, axis=axis, where=where, temperature=temperature
+    )
     return dispatch(call)  # type: ignore[no-any-return]
 
 
@@ -140,7 +144,15 @@ def log_softmax_backward(
     if extra:
         raise extra_positional("log_softmax_backward", extra, _OPTIONS)
     names = ("logp", "grad")
-    call = describe("log_softmax_backward", logp, grad, names=names, axis=axis, where=where, temperature=temperature)
+    call = describe(
+        "log_softmax_backward",
+        logp,
+        grad,
+        names=names,
+        axis=axis,
+        where=where,
+        temperature=temperature,
+    )
     return dispatch(call)  # type: ignore[no-any-return]
 
 
@@ -181,5 +193,13 @@ def log_softmax_jvp(
     if extra:
         raise extra_positional("log_softmax_jvp", extra, _OPTIONS)
     names = ("logp", "tangent")
-    call = describe("log_softmax_jvp", logp, tangent, names=names, axis=axis, where=where, temperature=temperature)
+    call = describe(
+        "log_softmax_jvp",
+        logp,
+        tangent,
+        names=names,
+        axis=axis,
+        where=where,
+        temperature=temperature,
+    )
     return dispatch(call)  # type: ignore[no-any-return]

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -71,7 +70,7 @@ class Backend:
         tests = self.takes.get(call.function)
         if tests is None:
             return False
-        for test in tests:
+        for test in tests:  # noqa: SIM110 (a loop: all() over a generator costs more)
             if not test(call):
                 return False
         return True
@@ -116,7 +115,7 @@ NUMBA = Backend(
         "row_statistics": _ROWS,
         "rescale_rows": (can.float32_or_float64, can.c_contiguous),
     },
-    summary="compiled kernels (the `numba` extra)",
+    summary="compiled kernels, the `numba` extra",
 )
 NUMPY = Backend(
     "numpy",
@@ -139,17 +138,30 @@ CUPY = Backend(
     takes={
         **_each(
             (*FORWARD, *DERIVATIVES),
-            (can.cuda_floats, can.not_empty, can.no_mask, can.no_temperature_array,
-             can.last_axis, can.c_contiguous),
-        ),  # fmt: skip
+            (
+                can.cuda_floats,
+                can.not_empty,
+                can.no_mask,
+                can.no_temperature_array,
+                can.last_axis,
+                can.c_contiguous,
+            ),
+        ),
         **_each(
             CROSS_ENTROPY,
-            (can.cuda_floats, can.not_empty, can.no_mask, can.classes_on_last_axis,
-             can.c_contiguous, can.integer_labels, can.labels_fit_int64),
-        ),  # fmt: skip
+            (
+                can.cuda_floats,
+                can.not_empty,
+                can.no_mask,
+                can.classes_on_last_axis,
+                can.c_contiguous,
+                can.integer_labels,
+                can.labels_fit_int64,
+            ),
+        ),
     },
     automatic=False,
-    summary="fused CUDA kernels, only with `use_path(\"cupy\")` until a GPU run verifies them",
+    summary='fused CUDA kernels, only with `use_path("cupy")` until a GPU run verifies them',
 )
 DASK = Backend(
     "dask",
@@ -212,10 +224,11 @@ def path_names(x: Any) -> tuple[str, ...]:
 
 
 def path_table() -> str:
-    """The README's table of paths, from this registry (``python -m portable_softmax._dispatch``)."""
+    """The README's table of paths, from this registry (the README holds it verbatim, and a
+    test compares them)."""
     names = {"numpy": "NumPy", "cupy": "CuPy", "dask": "Dask"}
     lines = [
-        "| arrays | paths, tried in this order | what they take |",
+        "| arrays | paths, in the order tried | what each takes |",
         "|---|---|---|",
     ]
     for library, backends in _BY_LIBRARY.items():
@@ -226,24 +239,27 @@ def path_table() -> str:
     return "\n".join(lines)
 
 
+_GROUPS = {FORWARD: "forward", DERIVATIVES: "derivatives", CROSS_ENTROPY: "cross-entropy"}
+
+
 def _takes(backend: Backend) -> str:
-    """The tests of each group of functions that share them, in words."""
+    """What a backend takes, in words: its functions, the tests they share, then the tests
+    of each group of functions (forward, derivatives, cross-entropy) beyond those."""
     groups: dict[Tests, list[str]] = {}
     for function, tests in backend.takes.items():
         if function in PUBLIC:
             groups.setdefault(tests, []).append(function)
     every = sum(len(functions) for functions in groups.values()) == len(PUBLIC)
-    parts = []
+    common = [t for t in next(iter(groups)) if all(t in tests for tests in groups)]
+    words = ["every function" if every else ", ".join(f for fs in groups.values() for f in fs)]
+    words += [_words(test) for test in common]
     for tests, functions in groups.items():
-        words = "; ".join(_words(test) for test in tests)
-        who = "every function" if every and len(groups) == 1 else ", ".join(functions)
-        parts.append(f"{who}: {words}")
-    return "; ".join(parts) if len(parts) == 1 else " &middot; ".join(parts)
+        extra = [_words(test) for test in tests if test not in common]
+        if extra:
+            label = _GROUPS.get(tuple(functions), ", ".join(functions))
+            words.append(f"{label}: {', '.join(extra)}")
+    return "; ".join(words)
 
 
 def _words(test: can.Capability) -> str:
     return (test.__doc__ or test.__name__).strip().splitlines()[0]
-
-
-if __name__ == "__main__":
-    print(path_table())

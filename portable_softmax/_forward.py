@@ -156,7 +156,5 @@ def logsumexp(
     """
     if extra:
         raise extra_positional("logsumexp", extra, "axis, where, keepdims")
-    if keepdims is not False and keepdims is not True:
-        raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
     call = describe("logsumexp", x, axis=axis, where=where, temperature=None, keepdims=keepdims)
     return dispatch(call)  # type: ignore[no-any-return]

@@ -12,7 +12,6 @@ read, where SPEC's ``validate`` rule says to, before dispatch (``_lib._labels``)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any

@@ -19,9 +19,9 @@ from .run import run
 
 __all__ = [
     "log_softmax_backward",
+    "log_softmax_jvp",
     "log_softmax_jvp_kernel",
     "log_softmax_vjp_kernel",
-    "log_softmax_jvp",
     "softmax_backward",
     "softmax_jvp",
     "softmax_product_kernel",

@@ -70,6 +70,24 @@ def _plain(function: str, name: str, value: object) -> object:
     return numpy.asarray(value)
 
 
+_TRACED_LIBRARIES: dict[str, ModuleType] = {}
+"""Namespaces of the libraries whose calls ``torch.compile`` traces (PyTorch), once seen:
+``array_api_compat``'s type tests are ``functools.lru_cache`` functions, which Dynamo warns
+about, so calls whose arrays are all of such a library take their namespace from here."""
+
+
+def _traced_library(named: dict[str, object]) -> ModuleType | None:
+    namespace = None
+    for value in named.values():
+        if value is None:
+            continue
+        found = _TRACED_LIBRARIES.get(type(value).__module__.partition(".")[0])
+        if found is None or (namespace is not None and found is not namespace):
+            return None
+        namespace = found
+    return namespace
+
+
 def namespace_of(function: str, **named: object) -> tuple[ModuleType, dict[str, Any]]:
     """The array namespace shared by the named arrays (``None`` values skipped), and the
     arrays themselves with ndarray subclasses as plain ndarrays.
@@ -80,6 +98,9 @@ def namespace_of(function: str, **named: object) -> tuple[ModuleType, dict[str, 
         If a value is not an array, is a masked array, or the arrays come from different
         libraries.
     """
+    known = _traced_library(named)
+    if known is not None:
+        return known, dict(named)
     arrays = []
     plain: dict[str, Any] = {}
     for name, value in named.items():
@@ -94,7 +115,7 @@ def namespace_of(function: str, **named: object) -> tuple[ModuleType, dict[str, 
             )
         arrays.append(value)
     try:
-        return array_api_compat.array_namespace(*arrays), plain
+        xp = array_api_compat.array_namespace(*arrays)
     except TypeError as error:
         kinds = ", ".join(
             f"{name}: {type(value).__module__}.{type(value).__name__}"
@@ -105,6 +126,9 @@ def namespace_of(function: str, **named: object) -> tuple[ModuleType, dict[str, 
             f"all arrays must come from one array library, got {kinds}; "
             "convert them to the library of the first argument"
         ) from error
+    if array_api_compat.is_torch_namespace(xp):
+        _TRACED_LIBRARIES["torch"] = xp
+    return xp, plain
 
 
 def default_float(xp: ModuleType, x: Array) -> Any:

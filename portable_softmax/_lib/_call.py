@@ -16,7 +16,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
-__all__ = ["Call", "CrossEntropyCall", "FORWARD", "DERIVATIVES", "CROSS_ENTROPY"]
+__all__ = ["CROSS_ENTROPY", "DERIVATIVES", "FORWARD", "Call", "CrossEntropyCall"]
 
 FORWARD = ("softmax", "log_softmax", "logsumexp")
 DERIVATIVES = ("softmax_backward", "softmax_jvp", "log_softmax_backward", "log_softmax_jvp")

@@ -19,13 +19,13 @@ __all__ = [
     "float32_or_float64",
     "integer_labels",
     "labels_fit_int64",
+    "last_axis",
     "no_mask",
     "no_temperature_array",
     "not_empty",
     "rows_without_copy",
     "temperature_at_most_one",
     "trailing_axes",
-    "last_axis",
     "vector_same_dtype",
 ]
 
@@ -49,7 +49,8 @@ def cuda_floats(call: Any) -> bool:
 
 def not_empty(call: Any) -> bool:
     """not empty"""
-    return call.x.size != 0
+    size: int = call.x.size
+    return size != 0
 
 
 def no_mask(call: Any) -> bool:
@@ -71,8 +72,8 @@ def temperature_at_most_one(call: Any) -> bool:
 
 def trailing_axes(call: Any) -> bool:
     """reduced over trailing axes (the last, or all)"""
-    axes = call.axes
-    ndim = call.x.ndim
+    axes: tuple[int, ...] = call.axes
+    ndim: int = call.x.ndim
     if len(axes) == 1:
         return axes[0] == ndim - 1
     return bool(axes) and axes == tuple(range(ndim - len(axes), ndim))
@@ -80,7 +81,8 @@ def trailing_axes(call: Any) -> bool:
 
 def last_axis(call: Any) -> bool:
     """reduced over the last axis only"""
-    return call.axes == (call.x.ndim - 1,)
+    axes: tuple[int, ...] = call.axes
+    return axes == (call.x.ndim - 1,)
 
 
 def c_contiguous(call: Any) -> bool:
@@ -103,7 +105,8 @@ def vector_same_dtype(call: Any) -> bool:
 
 def classes_on_last_axis(call: Any) -> bool:
     """classes on the last axis"""
-    return call.axes == (call.logits.ndim - 1,)
+    axes: tuple[int, ...] = call.axes
+    return axes == (call.logits.ndim - 1,)
 
 
 def integer_labels(call: Any) -> bool:

@@ -32,7 +32,7 @@ from ._call import Call, CrossEntropyCall
 
 __all__ = ["describe", "describe_cross_entropy", "extra_positional", "keyword_options"]
 
-_numpy_lane: tuple[type, ModuleType] | None = None
+_numpy_lane: tuple[Any, ModuleType] | None = None
 """``(numpy.ndarray, array_api_compat.numpy)`` once a NumPy array has been described
 (NumPy is never imported here: the lane opens when NumPy arrays arrive)."""
 
@@ -57,6 +57,8 @@ def describe(
     ``names`` are the user-facing names of ``x`` and ``vector`` (``("y", "grad")`` for
     softmax_backward), for the error messages.
     """
+    if keepdims is not False and keepdims is not True:
+        raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
     lane = _numpy_lane
     if (
         lane is not None
@@ -79,7 +81,7 @@ def describe(
             # microsecond, in a call of a few)
             fields = (function, lane[1], "numpy", x, vector, (axis % ndim,), None, t, keepdims,
                       dtype, dtype)  # fmt: skip
-            return tuple.__new__(Call, fields)  # type: ignore[type-var,no-any-return]
+            return tuple.__new__(Call, fields)
     return _describe(function, x, vector, names, axis, where, temperature, keepdims)
 
 

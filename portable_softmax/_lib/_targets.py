@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
-
-import array_api_compat
 
 from ._arguments import Array
 

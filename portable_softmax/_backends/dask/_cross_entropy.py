@@ -131,8 +131,7 @@ class _Layout:
             _on_block,
             out_ind,
             *operands,
-            call=static(block_call, logits=None, target=None, weight=None, where=None,
-                        grad=None),  # fmt: skip
+            call=static(block_call, logits=None, target=None, weight=None, where=None, grad=None),
             has=(call.weight is not None, call.where is not None, grad is not None),
             path=self.path,
             dtype=dtype,

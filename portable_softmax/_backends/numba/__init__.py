@@ -67,7 +67,7 @@ def _shaped(out: np.ndarray, call: Call) -> np.ndarray:
     return out if out.shape == shape else out.reshape(shape)
 
 
-def _forward(call: Call, kind: int) -> Any:
+def _run_forward(call: Call, kind: int) -> Any:
     rows = _rows(call, call.x)
     out = np.empty(rows.shape, rows.dtype)
     threaded = parallel(rows.nbytes, rows.shape[0])
@@ -79,12 +79,12 @@ def _forward(call: Call, kind: int) -> Any:
 
 def softmax(call: Call) -> Any:
     """:func:`portable_softmax.softmax` on the compiled kernels."""
-    return _forward(call, SOFTMAX)
+    return _run_forward(call, SOFTMAX)
 
 
 def log_softmax(call: Call) -> Any:
     """:func:`portable_softmax.log_softmax` on the compiled kernels."""
-    return _forward(call, LOG_SOFTMAX)
+    return _run_forward(call, LOG_SOFTMAX)
 
 
 def logsumexp(call: Call) -> Any:
@@ -100,7 +100,7 @@ def logsumexp(call: Call) -> Any:
     return out.reshape(shape[: len(shape) - len(call.axes)])
 
 
-def _derivative(call: Call, kind: int) -> Any:
+def _run_derivative(call: Call, kind: int) -> Any:
     rows = _rows(call, call.x)
     out = np.empty(rows.shape, rows.dtype)
     kernel = derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]))
@@ -110,19 +110,19 @@ def _derivative(call: Call, kind: int) -> Any:
 
 def softmax_backward(call: Call) -> Any:
     """:func:`portable_softmax.softmax_backward` on the compiled kernels."""
-    return _derivative(call, SOFTMAX_PRODUCT)
+    return _run_derivative(call, SOFTMAX_PRODUCT)
 
 
 def softmax_jvp(call: Call) -> Any:
     """:func:`portable_softmax.softmax_jvp` on the compiled kernels."""
-    return _derivative(call, SOFTMAX_PRODUCT)
+    return _run_derivative(call, SOFTMAX_PRODUCT)
 
 
 def log_softmax_backward(call: Call) -> Any:
     """:func:`portable_softmax.log_softmax_backward` on the compiled kernels."""
-    return _derivative(call, LOG_SOFTMAX_VJP)
+    return _run_derivative(call, LOG_SOFTMAX_VJP)
 
 
 def log_softmax_jvp(call: Call) -> Any:
     """:func:`portable_softmax.log_softmax_jvp` on the compiled kernels."""
-    return _derivative(call, LOG_SOFTMAX_JVP)
+    return _run_derivative(call, LOG_SOFTMAX_JVP)

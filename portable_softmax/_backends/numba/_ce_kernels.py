@@ -13,7 +13,6 @@ entry from SPEC section 2's table.
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 import numba
@@ -188,7 +187,6 @@ def _build(parallel: bool, edges: bool) -> Any:
 
 ce_kernel = functools.cache(_build)
 """The cross-entropy kernel of this variant (compiled on first call)."""
-
 
 
 def _python_helpers(key: int) -> Any:

@@ -58,7 +58,9 @@ def _operands(call: CrossEntropyCall) -> _Operands:
             d = denominator(probabilities, w, weighted, zero)
     eps = call.smoothing
     keep, share = dtype.type(1.0 - eps), dtype.type(eps / classes)
-    return _Operands(rows, labels, probabilities, w, keep, share, None if d is None else dtype.type(d))
+    return _Operands(
+        rows, labels, probabilities, w, keep, share, None if d is None else dtype.type(d)
+    )
 
 
 def _run(

@@ -14,7 +14,6 @@ value needs a test: ``y = 0`` and ``logp = -inf`` give the true products, 0 and 
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 import numba

@@ -12,7 +12,6 @@ test on ``m`` is compiled out.
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 import numba

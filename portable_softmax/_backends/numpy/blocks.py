@@ -10,9 +10,9 @@ ufunc buffer no longer than a row (see ``_UNBUFFERED_ROW_BYTES``), and softmax a
 logsumexp skip the shift by the row maximum where that is safe (see :func:`softmax`).
 
 Only the common case comes here (the registry's capabilities for this backend): a NumPy
-``ndarray`` of float32 or float64 as rows, with no mask and no temperature array. A block whose row maxima
-are not all finite (NaN, +inf, or nothing finite) is handed to the portable kernel, which
-settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
+``ndarray`` of float32 or float64 as rows, with no mask and no temperature array. A block
+whose row maxima are not all finite (NaN, +inf, or nothing finite) is handed to the portable
+kernel, which settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
 nothing and synchronises nothing."""
 
 from __future__ import annotations
