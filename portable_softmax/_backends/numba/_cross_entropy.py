@@ -4,119 +4,94 @@ The registry took the call: C-contiguous float32/float64 logits with the classes
 axis, integer labels (not ``uint64``) or probabilities of the logits' shape, any ``weight``,
 ``ignore_index`` (labels), ``label_smoothing``, reduction and ``grad``, no ``where``. The
 labels were checked before dispatch where SPEC's ``validate`` rule says to; invalid samples
-left (``validate=False``) give NaN here, as on every path.
+left (``validate=False``) give NaN here, as on every path. Each call is one kernel call:
+the mean's denominator, every row (loss, and gradient where asked), and the reduced loss.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+from typing import Any
 
 import numpy as np
 
 from ... import _config
 from ..._lib._call import CrossEntropyCall
-from ._ce_kernels import ce_kernel, denominator, labels_denominator, safe_scale, total
+from ._ce_kernels import MEAN, NONE, SUM, ce_kernel
 from ._threads import parallel
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
 
 _I64 = np.dtype(np.int64)
+_REDUCTIONS = {"none": NONE, "sum": SUM, "mean": MEAN}
 
 
-class _Operands(NamedTuple):
-    rows: np.ndarray
-    labels: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
-    keep: Any
-    share: Any
-    d: Any
-    """The mean's denominator D (None unless ``reduction == "mean"``)."""
-
-
-def _operands(call: CrossEntropyCall) -> _Operands:
-    logits: np.ndarray = call.logits
-    classes = logits.shape[-1]
-    rows = logits.reshape(-1, classes)
-    dtype = rows.dtype
-    weighted = call.weight is not None
-    w = np.ascontiguousarray(call.weight, dtype) if weighted else np.empty(1, dtype)
-    ignore = 0 if call.ignore_index is None else call.ignore_index
-    zero, one = dtype.type(0.0), dtype.type(1.0)
-    d = None
-    if call.hard:
-        labels = np.ascontiguousarray(call.target.reshape(-1), _I64)
-        probabilities = np.empty((1, 1), dtype)
-        if call.reduction == "mean":
-            _, d = labels_denominator(
-                labels, classes, w, weighted, ignore, call.ignore_index is not None, zero, one
-            )
-    else:
-        labels = np.empty(1, _I64)
-        probabilities = np.ascontiguousarray(call.target, dtype).reshape(rows.shape)
-        if call.reduction == "mean":
-            d = denominator(probabilities, w, weighted, zero)
-    eps = call.smoothing
-    keep, share = dtype.type(1.0 - eps), dtype.type(eps / classes)
-    return _Operands(
-        rows, labels, probabilities, w, keep, share, None if d is None else dtype.type(d)
+@functools.cache
+def _constants(char: str) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per dtype: the scalar 1 and the placeholders of absent operands (never written):
+    weights, probabilities, labels, and the gradient of a loss-only call."""
+    dtype = np.dtype(char)
+    return (
+        dtype.type(1.0),
+        np.ones(1, dtype),
+        np.empty((1, 1), dtype),
+        np.empty(1, _I64),
+        np.empty((1, 1), dtype),
     )
 
 
-def _run(
-    call: CrossEntropyCall, ops: _Operands, gradient: bool, scales: np.ndarray, per_sample: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    rows = ops.rows
+def _run(call: CrossEntropyCall, gradient: bool) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``(reduced loss, per-sample losses, gradient rows)`` from one kernel call."""
+    logits: np.ndarray = call.logits
+    classes = logits.shape[-1]
+    rows = logits if logits.ndim == 2 else logits.reshape(-1, classes)
     dtype = rows.dtype
-    out = np.empty(rows.shape if gradient else (1, 1), dtype)
+    one, ones, no_target, no_labels, no_gradient = _constants(dtype.char)
+    weighted = call.weight is not None
+    w = np.ascontiguousarray(call.weight, dtype) if weighted else ones
+    if call.hard:
+        labels = np.ascontiguousarray(call.target.reshape(-1), _I64)
+        target = no_target
+    else:
+        labels = no_labels
+        target = np.ascontiguousarray(call.target, dtype).reshape(rows.shape)
+    grads = ones if call.grad is None else np.ascontiguousarray(call.grad.reshape(-1), dtype)
+    eps = call.smoothing
+    keep = one if eps == 0 else dtype.type(1.0 - eps)
+    share = one - one if eps == 0 else dtype.type(eps / classes)
+    ignore = call.ignore_index
+    out = np.empty(rows.shape, dtype) if gradient else no_gradient
     losses = np.empty(rows.shape[0], dtype)
     kernel = ce_kernel(parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled())
-    kernel(
-        rows, ops.labels, ops.target, ops.weight, call.hard, call.weight is not None,
-        0 if call.ignore_index is None else call.ignore_index, call.ignore_index is not None,
-        ops.keep, ops.share, dtype.type(1.0), scales, per_sample, gradient, out, losses,
+    total = kernel(
+        rows, labels, target, w, call.hard, weighted, 0 if ignore is None else ignore,
+        ignore is not None, keep, share, one, grads,
+        call.reduction == "none" and call.grad is not None, gradient,
+        _REDUCTIONS[call.reduction], out, losses,
     )  # fmt: skip
-    return out, losses
+    return total, losses, out
 
 
-def _loss(call: CrossEntropyCall, ops: _Operands, losses: np.ndarray) -> Any:
-    dtype = ops.rows.dtype
+def _loss(call: CrossEntropyCall, total: Any, losses: np.ndarray) -> Any:
     if call.reduction == "none":
         return losses.reshape(call.loss_shape)
-    zero = dtype.type(0.0)
-    mean = ops.d is not None
-    return np.asarray(total(losses, zero, ops.d if mean else zero, mean), dtype=dtype)
-
-
-def _scales(call: CrossEntropyCall, ops: _Operands) -> tuple[np.ndarray, bool]:
-    """One factor per sample (``reduction="none"`` with ``grad``) or one for all."""
-    dtype = ops.rows.dtype
-    if call.grad is None:
-        scales = np.ones(1, dtype)
-    else:
-        scales = np.ascontiguousarray(call.grad.reshape(-1), dtype)
-    if ops.d is not None:
-        scales = np.asarray([safe_scale(scales[0], ops.d)], dtype)
-    return scales, call.reduction == "none" and call.grad is not None
+    return np.asarray(total, dtype=losses.dtype)
 
 
 def cross_entropy(call: CrossEntropyCall) -> Any:
     """:func:`portable_softmax.cross_entropy` on the compiled kernels."""
-    ops = _operands(call)
-    _, losses = _run(call, ops, False, np.empty(1, ops.rows.dtype), False)
-    return _loss(call, ops, losses)
+    total, losses, _ = _run(call, False)
+    return _loss(call, total, losses)
 
 
 def cross_entropy_backward(call: CrossEntropyCall) -> Any:
     """:func:`portable_softmax.cross_entropy_backward` on the compiled kernels."""
-    ops = _operands(call)
-    out, _ = _run(call, ops, True, *_scales(call, ops))
+    _, _, out = _run(call, True)
     return out.reshape(call.logits.shape)
 
 
 def cross_entropy_with_grad(call: CrossEntropyCall) -> tuple[Any, Any]:
-    """:func:`portable_softmax.cross_entropy_with_grad`: one kernel pass writes the gradient
-    and the per-sample losses."""
-    ops = _operands(call)
-    out, losses = _run(call, ops, True, *_scales(call, ops))
-    return _loss(call, ops, losses), out.reshape(call.logits.shape)
+    """:func:`portable_softmax.cross_entropy_with_grad`: one pass writes the gradient and the
+    per-sample losses."""
+    total, losses, out = _run(call, True)
+    return _loss(call, total, losses), out.reshape(call.logits.shape)
