@@ -11,6 +11,7 @@ session of the suite. What needs a GPU (the numbers the kernels give) is checked
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import re
@@ -456,6 +457,48 @@ def test_the_backend_imports_without_cupy(setting: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+_ADAPTER_PROBE = """
+import json, os, sys
+import numpy as np
+import portable_softmax as ps
+import conformance.adapters.cupy_kernels as adapter
+from portable_softmax import _dispatch
+backend = _dispatch.CUPY.load()
+assert all(hasattr(getattr(backend, name), "__wrapped__") for name in _dispatch.CUPY.takes)
+x = np.ones((2, 3)); labels = np.zeros(2, dtype=np.int64)
+assert np.array_equal(adapter.softmax(x), ps.softmax(x))
+loss, grad = adapter.cross_entropy_with_grad(x, labels)
+assert np.array_equal(grad, ps.cross_entropy_backward(x, labels))
+try:
+    adapter.softmax(x, axis=5)
+except ValueError:
+    pass
+adapter._write_counts()
+print(json.dumps(dict(adapter._COUNTS)))
+assert "cupy" not in sys.modules
+"""
+
+
+def test_kernel_adapter_grades_the_cupy_path_and_counts(tmp_path: Path) -> None:
+    # in a subprocess: the adapter wraps the backend's functions to count (for good)
+    counts = tmp_path / "counts.json"
+    env = {**os.environ, "PORTABLE_SOFTMAX_KERNEL_COUNTS": str(counts)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", _ADAPTER_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    # NumPy arrays: none served by the kernels; the error raised before dispatch counts too
+    expected = {"softmax generic": 2, "cross_entropy_with_grad generic": 1}
+    assert json.loads(done.stdout) == expected
+    assert json.loads(counts.read_text()) == expected
 
 
 # ---------------------------------------------------------------- the compile check
