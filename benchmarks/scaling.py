@@ -241,7 +241,7 @@ def _kernels(x: np.ndarray) -> str:
     """Which fast path serves the NumPy call (and each Dask block): numba or numpy."""
     from portable_softmax import _dispatch
 
-    return _dispatch.fast_path_names(x)[0]
+    return _dispatch.path_names(x)[0]
 
 
 def _wait(client: Any, collection: Any) -> None:
