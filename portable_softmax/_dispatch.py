@@ -103,6 +103,11 @@ _LABELS: Tests = (
     can.labels_fit_int64,
 )  # fmt: skip
 
+_CUDA_ROWS: Tests = (
+    can.cuda_floats, can.not_empty, can.no_mask, can.no_temperature_array, can.last_axis,
+    can.c_contiguous,
+)  # fmt: skip
+
 NUMBA = Backend(
     "numba",
     "numpy",
@@ -136,17 +141,9 @@ CUPY = Backend(
     "cupy",
     "cupy",
     takes={
-        **_each(
-            (*FORWARD, *DERIVATIVES),
-            (
-                can.cuda_floats,
-                can.not_empty,
-                can.no_mask,
-                can.no_temperature_array,
-                can.last_axis,
-                can.c_contiguous,
-            ),
-        ),
+        **_each(FORWARD, _CUDA_ROWS),
+        # the kernels read grad/tangent as the primal's type
+        **_each(DERIVATIVES, (*_CUDA_ROWS, can.vector_same_dtype)),
         **_each(
             CROSS_ENTROPY,
             (
