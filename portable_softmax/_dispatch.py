@@ -29,13 +29,13 @@ from typing import Any
 
 from . import _config, _generic
 from ._lib import _capabilities as can
-from ._lib._call import CROSS_ENTROPY, DERIVATIVES, FORWARD
+from ._lib._call import CROSS_ENTROPY, DERIVATIVES, FORWARD, FUNCTIONS
 
 __all__ = ["BACKENDS", "Backend", "dispatch", "path_names", "path_table", "serving"]
 
 Tests = tuple[can.Capability, ...]
 
-PUBLIC = (*FORWARD, *DERIVATIVES, *CROSS_ENTROPY)
+PUBLIC = FUNCTIONS
 """The public functions a backend may have kernels for (besides the Dask tree's block
 operations ``row_statistics`` and ``rescale_rows``, which the NumPy-array backends offer)."""
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
-__all__ = ["CROSS_ENTROPY", "DERIVATIVES", "FORWARD", "Call", "CrossEntropyCall"]
+__all__ = ["CROSS_ENTROPY", "DERIVATIVES", "FORWARD", "FUNCTIONS", "Call", "CrossEntropyCall"]
 
 FORWARD = ("softmax", "log_softmax", "logsumexp")
 DERIVATIVES = ("softmax_backward", "softmax_jvp", "log_softmax_backward", "log_softmax_jvp")
 CROSS_ENTROPY = ("cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad")
+FUNCTIONS = (*FORWARD, *DERIVATIVES, *CROSS_ENTROPY)
+"""Every public function a path may serve: a backend package exposes a kernel under each name
+it takes, and the portable path (``_generic``) one under every name."""
 
 
 class Call(NamedTuple):

@@ -14,9 +14,9 @@ import array_api_compat
 
 from ._blockwise import map_whole_slices
 from ._forward import layout
-from ._graph import Array, aligned, expand, indices, meta_like, tree_sum
+from ._graph import Array, aligned, indices, meta_like, tree_sum
 from ._package import Call, accurate_sum, current_path, prepare, quiet_floating_point
-from ._tree import _local, _split_rest
+from ._tree import _local, block_slices, slice_operands
 
 
 def _summand(kind: str, xp: Any, local: Any, p: Any, v: Any) -> Any:
@@ -36,20 +36,11 @@ def _partial_block(p: Any, v: Any, *rest: Any, kind: str, axes: tuple[int, ...])
 
 
 def _output_block(
-    p: Any,
-    v: Any,
-    *rest: Any,
-    kind: str,
-    axes: tuple[int, ...],
-    has_mask: bool,
-    has_t: bool,
-    temperature: float | None,
-    result_dtype: Any,
+    p: Any, v: Any, *rest: Any, kind: str, slicing: dict[str, Any], result_dtype: Any
 ) -> Any:
     xp = array_api_compat.array_namespace(p)
-    mask, t, total = _split_rest(rest, has_mask, has_t, temperature)
     with quiet_floating_point(xp):
-        local = _local(xp, axes, mask, t, p.dtype)
+        local, (total,) = block_slices(xp, p.dtype, rest, **slicing)
         if kind.startswith("softmax"):
             out = _summand(kind, xp, local, p, v) - p * total
         elif kind == "log_softmax_backward":
@@ -90,21 +81,16 @@ def _tree(kind: str, p: Array, v: Array, slices: Any) -> Array:
         meta=meta_like(p, p.dtype),
     )
     total = tree_sum(partials, axes)
-    t = slices.temperature
-    has_t = t is not None and not isinstance(t, float)
-    if has_t:
-        operands += [aligned(expand(t, p.ndim), p), ind]
-    operands += [total, ind]
+    operands, slicing = slice_operands(p, axes, mask, slices.temperature, v)
     dtype = slices.result_dtype
     return da.blockwise(  # type: ignore[no-untyped-call]
         _output_block,
         ind,
         *operands,
+        total,
+        ind,
         kind=kind,
-        axes=axes,
-        has_mask=mask is not None,
-        has_t=has_t,
-        temperature=None if has_t else t,
+        slicing=slicing,
         result_dtype=dtype,
         dtype=dtype,
         meta=meta_like(p, dtype),

@@ -39,12 +39,47 @@ def _local(xp: Any, axes: tuple[int, ...], mask: Any, temperature: Any, dtype: A
     return Slices(xp, axes, mask, temperature, dtype, False, False)
 
 
-def _split_rest(rest: tuple[Any, ...], has_mask: bool, has_t: bool, t: Any) -> tuple[Any, ...]:
-    """``(mask, temperature, *others)`` out of a block function's trailing operands."""
+def slice_operands(
+    x: Array, axes: tuple[int, ...], mask: Array | None, temperature: Any, *extra: Array
+) -> tuple[list[Any], dict[str, Any]]:
+    """Blockwise operands: ``x`` and the ``extra`` arrays (on its chunks already), then the
+    mask and an array temperature, rechunked to ``x``'s chunks (their length-1 axes stay one
+    chunk and broadcast); and ``slicing``, the keywords that tell a block function what it
+    receives (:func:`block_slices` reads them)."""
+    ind = indices(x.ndim)
+    operands: list[Any] = [x, ind]
+    for a in extra:
+        operands += [a, ind]
+    has_t = temperature is not None and not isinstance(temperature, float)
+    if mask is not None:
+        operands += [aligned(mask, x), ind]
+    if has_t:
+        operands += [aligned(expand(temperature, x.ndim), x), ind]
+    slicing = {
+        "axes": axes,
+        "has_mask": mask is not None,
+        "has_t": has_t,
+        "temperature": None if has_t else temperature,
+    }
+    return operands, slicing
+
+
+def block_slices(
+    xp: Any,
+    dtype: Any,
+    rest: tuple[Any, ...],
+    *,
+    axes: tuple[int, ...],
+    has_mask: bool,
+    has_t: bool,
+    temperature: Any,
+) -> tuple[Slices, list[Any]]:
+    """The slices of one block (mask and temperature from its trailing operands, as
+    :func:`slice_operands` laid them out) and the operands after them."""
     items = list(rest)
     mask = items.pop(0) if has_mask else None
-    temperature = items.pop(0) if has_t else t
-    return (mask, temperature, *items)
+    t = items.pop(0) if has_t else temperature
+    return _local(xp, axes, mask, t, dtype), items
 
 
 def rows_of(block: Any, axes: tuple[int, ...]) -> Any:
@@ -108,20 +143,12 @@ def _general_statistics(local: Slices, masked: Any) -> tuple[Any, Any, Any, Any]
 
 
 def _statistics_block(
-    x: Any,
-    *rest: Any,
-    axes: tuple[int, ...],
-    has_mask: bool,
-    has_t: bool,
-    temperature: float | None,
-    keep_exp: bool,
-    path: str,
+    x: Any, *rest: Any, slicing: dict[str, Any], keep_exp: bool, path: str
 ) -> Any:
     """The statistics record of one chunk (and, for softmax, its exponentials or None)."""
     xp = array_api_compat.array_namespace(x)
-    mask, t = _split_rest(rest, has_mask, has_t, temperature)
     with quiet_floating_point(xp):
-        local = _local(xp, axes, mask, t, x.dtype)
+        local, _ = block_slices(xp, x.dtype, rest, **slicing)
         masked = local.fill_masked(x, -math.inf)
         plain = None
         if array_api_compat.is_numpy_array(x):
@@ -133,8 +160,8 @@ def _statistics_block(
             m, s, e = plain
             zero = xp.zeros_like(m)
             fields = [m, s, zero, zero]
-        if has_t:
-            fields.append(xp.astype(xp.broadcast_to(t, fields[0].shape), x.dtype))
+        if slicing["has_t"]:
+            fields.append(xp.astype(xp.broadcast_to(local.temperature, fields[0].shape), x.dtype))
         stats = xp.stack(fields)
     return (e if keep_exp else None, stats)
 
@@ -191,22 +218,15 @@ def statistics(
     import dask.array as da
 
     ind = indices(x.ndim)
-    operands: list[Any] = [x, ind]
-    has_t = temperature is not None and not isinstance(temperature, float)
-    if mask is not None:
-        operands += [aligned(mask, x), ind]
-    if has_t:
-        operands += [aligned(expand(temperature, x.ndim), x), ind]
+    operands, slicing = slice_operands(x, axes, mask, temperature)
+    has_t = slicing["has_t"]
     fields = 5 if has_t else 4
     meta = meta_like(x, x.dtype)
     pairs = da.blockwise(  # type: ignore[no-untyped-call]
         _statistics_block,
         ind,
         *operands,
-        axes=axes,
-        has_mask=mask is not None,
-        has_t=has_t,
-        temperature=None if has_t else temperature,
+        slicing=slicing,
         keep_exp=keep_exp,
         path=path,
         dtype=x.dtype,

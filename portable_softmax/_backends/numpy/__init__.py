@@ -38,26 +38,28 @@ __all__ = [
 def rows(call: Call, a: np.ndarray) -> np.ndarray:
     """``a`` (the call's ``x`` or vector) as ``(rows, n)`` with the reduced trailing axes
     flattened into ``n``: a view (the registry took only calls where it is one)."""
+    if a.ndim == 2 and len(call.axes) == 1:
+        return a
     n = math.prod(a.shape[a.ndim - len(call.axes) :])
     return a.reshape(-1, n)
 
 
-def softmax(call: Call) -> Any:
+def _forward(call: Call, small_kernel: Any, blocked_kernel: Any) -> Any:
+    """A small input's shortest chain (T = 1, no edge), else the blocked kernel."""
     x = rows(call, call.x)
     t = call.temperature
-    out = small.softmax(x) if t is None and x.nbytes <= small.SMALL_BYTES else None
+    out = small_kernel(x) if t is None and x.nbytes <= small.SMALL_BYTES else None
     if out is None:
-        out = forward.softmax(x, t)
-    return out.reshape(call.x.shape)
+        out = blocked_kernel(x, t)
+    return out if out.shape == call.x.shape else out.reshape(call.x.shape)
+
+
+def softmax(call: Call) -> Any:
+    return _forward(call, small.softmax, forward.softmax)
 
 
 def log_softmax(call: Call) -> Any:
-    x = rows(call, call.x)
-    t = call.temperature
-    out = small.log_softmax(x) if t is None and x.nbytes <= small.SMALL_BYTES else None
-    if out is None:
-        out = forward.log_softmax(x, t)
-    return out.reshape(call.x.shape)
+    return _forward(call, small.log_softmax, forward.log_softmax)
 
 
 def logsumexp(call: Call) -> Any:
@@ -78,7 +80,7 @@ def softmax_backward(call: Call) -> Any:
         out = small.softmax_backward(y, g, call.temperature)
     else:
         out = derivatives.softmax_backward(y, g, call.temperature)
-    return out.reshape(call.x.shape)
+    return out if out.shape == call.x.shape else out.reshape(call.x.shape)
 
 
 softmax_jvp = softmax_backward  # the softmax Jacobian is symmetric: the JVP is the VJP

@@ -19,13 +19,15 @@ SMALL_BYTES = 4096
 
 
 def _shifted_and_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(m, x - m, sum(exp(x - m)))`` per row, with ``exp`` left in a scratch, or None."""
-    m = np.maximum.reduce(x, axis=-1, keepdims=True)
-    shifted = np.subtract(x, m)
-    e = np.exp(shifted)
-    s = np.add.reduce(e, axis=-1, keepdims=True)
-    if not np.minimum.reduce(s, axis=None) >= 1:  # NaN fails too
-        return None
+    """``(m, x - m, sum(exp(x - m)))`` per row, or None at an edge. With a finite maximum
+    the shifted row is finite or -inf and its sum at least 1, so what the caller computes
+    from them raises no floating-point warning."""
+    with np.errstate(all="ignore"):
+        m = np.maximum.reduce(x, axis=-1, keepdims=True)
+        shifted = np.subtract(x, m)
+        s = np.add.reduce(np.exp(shifted), axis=-1, keepdims=True)
+        if not np.minimum.reduce(s, axis=None) >= 1:  # NaN fails too
+            return None
     return m, shifted, s
 
 
@@ -43,22 +45,18 @@ def softmax(x: np.ndarray) -> np.ndarray | None:
 
 def log_softmax(x: np.ndarray) -> np.ndarray | None:
     """``(x - m) - log(sum(exp(x - m)))`` over the last axis, or None at an edge."""
-    with np.errstate(all="ignore"):
-        parts = _shifted_and_sums(x)
-        if parts is None:
-            return None
-        _, shifted, s = parts
-        return np.subtract(shifted, np.log(s), out=shifted)  # type: ignore[no-any-return]
+    parts = _shifted_and_sums(x)
+    if parts is None:
+        return None
+    return np.subtract(parts[1], np.log(parts[2]), out=parts[1])  # type: ignore[no-any-return]
 
 
 def logsumexp(x: np.ndarray) -> np.ndarray | None:
     """``m + log(sum(exp(x - m)))`` over the last axis (kept with length 1), or None."""
-    with np.errstate(all="ignore"):
-        parts = _shifted_and_sums(x)
-        if parts is None:
-            return None
-        m, _, s = parts
-        return np.add(m, np.log(s, out=s), out=s)  # type: ignore[no-any-return]
+    parts = _shifted_and_sums(x)
+    if parts is None:
+        return None
+    return np.add(parts[0], np.log(parts[2]), out=parts[2])  # type: ignore[no-any-return]
 
 
 def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) -> np.ndarray:
