@@ -179,15 +179,32 @@ for _backend in BACKENDS:
     _BY_LIBRARY[_backend.library] = (*_BY_LIBRARY.get(_backend.library, ()), _backend)
 
 
+_SERVING: dict[str, dict[str, tuple[tuple[Backend, ModuleType], ...]]] = {}
+"""Per library and setting: the backends that may serve, in order, with their packages
+(those whose optional library is missing left out), found once."""
+
+
+def _candidates(library: str, setting: str) -> tuple[tuple[Backend, ModuleType], ...]:
+    by_setting = _SERVING.setdefault(library, {})
+    found = by_setting.get(setting)
+    if found is None:
+        pairs = []
+        for backend in _BY_LIBRARY.get(library, ()):
+            module = backend.load() if backend.serves(setting) else None
+            if module is not None:
+                pairs.append((backend, module))
+        found = by_setting[setting] = tuple(pairs)
+    return found
+
+
 def serving(call: Any, path: str | None = None) -> Backend | None:
     """The backend that serves ``call`` under ``path`` (default: the setting in force), or
     None for the portable path."""
-    candidates = _BY_LIBRARY.get(call.library)
-    if candidates is None:
+    if call.library not in _BY_LIBRARY:
         return None
     setting = _config.current_path() if path is None else path
-    for backend in candidates:
-        if backend.serves(setting) and backend.accepts(call) and backend.load() is not None:
+    for backend, _ in _candidates(call.library, setting):
+        if backend.accepts(call):
             return backend
     return None
 
@@ -198,15 +215,16 @@ def dispatch(
     """Run ``call`` on the first backend that takes it (see the module docstring), else on
     the portable path (or ``fallback``, for the Dask tree's internal block operations).
     ``path`` overrides the setting (Dask's blocks pass the caller's)."""
-    candidates = _BY_LIBRARY.get(call.library)
-    if candidates is not None:  # the setting is read only where there is a choice
+    by_setting = _SERVING.get(call.library)
+    if by_setting is not None or call.library in _BY_LIBRARY:
+        # the setting is read only where there is a choice
         setting = _config.current_path() if path is None else path
-        function = call.function
-        for backend in candidates:
-            if backend.serves(setting) and backend.accepts(call):
-                module = _LOADED.get(backend.name) or backend.load()
-                if module is not None:
-                    return getattr(module, function)(call)
+        candidates = None if by_setting is None else by_setting.get(setting)
+        if candidates is None:
+            candidates = _candidates(call.library, setting)
+        for backend, module in candidates:
+            if backend.accepts(call):
+                return getattr(module, call.function)(call)
     if fallback is not None:
         return fallback(call)
     return getattr(_generic, call.function)(call)

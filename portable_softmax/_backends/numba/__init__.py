@@ -30,7 +30,7 @@ from ._derivatives import LOG_SOFTMAX_JVP, LOG_SOFTMAX_VJP, SOFTMAX_PRODUCT, der
 from ._forward import LOG_SOFTMAX, LOGSUMEXP, SOFTMAX, forward_kernel
 from ._statistics import rescale_rows as rescale_rows
 from ._statistics import row_statistics as row_statistics
-from ._threads import parallel
+from ._threads import PARALLEL_BYTES, parallel
 
 # a kernel for every public function, and the Dask tree's two block operations
 __all__ = [*FUNCTIONS, "rescale_rows", "row_statistics"]
@@ -59,19 +59,19 @@ def _temperature(call: Call, dtype: np.dtype[Any]) -> Any:
     return one
 
 
-def _shaped(out: np.ndarray, call: Call) -> np.ndarray:
-    shape = call.x.shape
-    return out if out.shape == shape else out.reshape(shape)
-
-
 def _run_forward(call: Call, kind: int) -> Any:
-    rows = _rows(call, call.x)
-    out = np.empty(rows.shape, rows.dtype)
+    x = call.x
+    out = np.empty(x.shape, x.dtype)
+    t = _temperature(call, x.dtype)
+    if x.ndim == 2 and len(call.axes) == 1 and x.nbytes < PARALLEL_BYTES:
+        # the common small call: its rows as they are, on one thread (every step here
+        # costs a visible part of an (8, 10) call)
+        forward_kernel(kind, False, _config.edges_enabled())(x, out, t)
+        return out
+    rows = _rows(call, x)
     threaded = parallel(rows.nbytes, rows.shape[0])
-    forward_kernel(kind, threaded, _config.edges_enabled())(
-        rows, out, _temperature(call, rows.dtype)
-    )
-    return _shaped(out, call)
+    forward_kernel(kind, threaded, _config.edges_enabled())(rows, out.reshape(rows.shape), t)
+    return out
 
 
 def softmax(call: Call) -> Any:
@@ -98,11 +98,16 @@ def logsumexp(call: Call) -> Any:
 
 
 def _run_derivative(call: Call, kind: int) -> Any:
-    rows = _rows(call, call.x)
-    out = np.empty(rows.shape, rows.dtype)
+    x = call.x
+    out = np.empty(x.shape, x.dtype)
+    t = _temperature(call, x.dtype)
+    if x.ndim == 2 and len(call.axes) == 1 and x.nbytes < PARALLEL_BYTES:  # as above
+        derivative_kernel(kind, False)(x, call.vector, out, t)
+        return out
+    rows = _rows(call, x)
     kernel = derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]))
-    kernel(rows, _rows(call, call.vector), out, _temperature(call, rows.dtype))
-    return _shaped(out, call)
+    kernel(rows, _rows(call, call.vector), out.reshape(rows.shape), t)
+    return out
 
 
 def softmax_backward(call: Call) -> Any:

@@ -24,6 +24,7 @@ from ..._config import edges_enabled
 from ..._generic.cross_entropy_kernels import kernel_of
 from ..._lib._call import CrossEntropyCall
 from ..._lib._slices import Slices
+from . import small
 from .blocks import BLOCK_BYTES, finite
 from .plan import Plan
 
@@ -208,17 +209,46 @@ def _gradient(p: Plan, call: CrossEntropyCall) -> Any:
     return out.reshape(call.logits.shape)
 
 
+def _small(call: CrossEntropyCall, gradient: bool) -> tuple[Any, Any] | None:
+    """The plain small call (a few KiB of logits, valid labels, no weight, smoothing,
+    ``ignore_index`` or ``grad``) by the shortest chain of ufuncs; None for any other call
+    or at an edge (then the blocked kernels serve it)."""
+    logits: np.ndarray = call.logits
+    if (
+        logits.nbytes > small.SMALL_BYTES
+        or not call.labels_checked
+        or call.weight is not None
+        or call.smoothing
+        or call.ignore_index is not None
+        or call.grad is not None
+    ):
+        return None
+    rows = logits.reshape(-1, logits.shape[-1])
+    found = small.cross_entropy(rows, call.target.reshape(-1), call.reduction, gradient)
+    if found is None:
+        return None
+    loss, grad = found
+    if call.reduction == "none":
+        loss = loss.reshape(call.loss_shape)
+    return loss, None if grad is None else grad.reshape(logits.shape)
+
+
 def cross_entropy(call: CrossEntropyCall) -> Any:
     """:func:`portable_softmax.cross_entropy` on this path."""
-    return _loss(Plan(call))
+    found = _small(call, False)
+    return _loss(Plan(call)) if found is None else found[0]
 
 
 def cross_entropy_backward(call: CrossEntropyCall) -> Any:
     """:func:`portable_softmax.cross_entropy_backward` on this path."""
-    return _gradient(Plan(call), call)
+    found = _small(call, True)
+    return _gradient(Plan(call), call) if found is None else found[1]
 
 
 def cross_entropy_with_grad(call: CrossEntropyCall) -> tuple[Any, Any]:
     """:func:`portable_softmax.cross_entropy_with_grad` on this path (one plan for both)."""
+    found = _small(call, True)
+    if found is not None:
+        return found
     p = Plan(call)
     return _loss(p), _gradient(p, call)

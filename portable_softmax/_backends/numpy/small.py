@@ -18,17 +18,20 @@ SMALL_BYTES = 4096
 """Inputs up to this size take these kernels."""
 
 
-def _shifted_and_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(m, x - m, sum(exp(x - m)))`` per row, or None at an edge. With a finite maximum
-    the shifted row is finite or -inf and its sum at least 1, so what the caller computes
-    from them raises no floating-point warning."""
+def _shifted_and_sums(
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(m, x - m, exp(x - m), sum(exp(x - m)))`` per row, or None at an edge. With a
+    finite maximum the shifted row is finite or -inf and its sum at least 1, so what the
+    caller computes from them raises no floating-point warning."""
     with np.errstate(all="ignore"):
         m = np.maximum.reduce(x, axis=-1, keepdims=True)
         shifted = np.subtract(x, m)
-        s = np.add.reduce(np.exp(shifted), axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        s = np.add.reduce(e, axis=-1, keepdims=True)
         if not np.minimum.reduce(s, axis=None) >= 1:  # NaN fails too
             return None
-    return m, shifted, s
+    return m, shifted, e, s
 
 
 def softmax(x: np.ndarray) -> np.ndarray | None:
@@ -48,7 +51,7 @@ def log_softmax(x: np.ndarray) -> np.ndarray | None:
     parts = _shifted_and_sums(x)
     if parts is None:
         return None
-    return np.subtract(parts[1], np.log(parts[2]), out=parts[1])  # type: ignore[no-any-return]
+    return np.subtract(parts[1], np.log(parts[3]), out=parts[1])  # type: ignore[no-any-return]
 
 
 def logsumexp(x: np.ndarray) -> np.ndarray | None:
@@ -56,7 +59,7 @@ def logsumexp(x: np.ndarray) -> np.ndarray | None:
     parts = _shifted_and_sums(x)
     if parts is None:
         return None
-    return np.add(parts[0], np.log(parts[2]), out=parts[2])  # type: ignore[no-any-return]
+    return np.add(parts[0], np.log(parts[3]), out=parts[3])  # type: ignore[no-any-return]
 
 
 def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) -> np.ndarray:
@@ -69,3 +72,29 @@ def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) ->
         if temperature is not None:
             np.divide(out, temperature, out=out)
         return out
+
+
+def cross_entropy(
+    x: np.ndarray, labels: np.ndarray, reduction: str, gradient: bool
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Loss (and gradient) of valid integer labels over the last axis of 2-D rows, without
+    weights, smoothing or ``ignore_index``, or None at an edge: ``l = log(s) - (x_y - m)``
+    and ``(p - onehot) * scale`` with ``scale = 1/N`` for the mean (``D = N`` here)."""
+    parts = _shifted_and_sums(x)
+    if parts is None:
+        return None
+    _, shifted, e, s = parts
+    index = np.arange(x.shape[0])
+    with np.errstate(all="ignore"):  # a -inf logit at a label: an infinite loss
+        losses = np.log(s[:, 0]) - shifted[index, labels]
+        if reduction == "none":
+            loss = losses
+        else:
+            total = np.add.reduce(losses)
+            loss = np.asarray(total / x.shape[0] if reduction == "mean" else total, x.dtype)
+    grad = None
+    if gradient:
+        scale = 1.0 / x.shape[0] if reduction == "mean" else 1.0
+        grad = np.multiply(e, np.divide(scale, s), out=e)
+        grad[index, labels] -= scale
+    return loss, grad
