@@ -241,10 +241,12 @@ def extra_positional(function: str, extra: tuple[object, ...], keywords: str) ->
     """The error for options passed by position (``softmax(x, 1)``): they are keywords."""
     given = ", ".join(repr(value) for value in extra)
     first = keywords.split(",")[0].strip()
+    if "axis" in keywords and (extra[0] is None or isinstance(extra[0], (int, tuple))):
+        first = "axis"  # what an int in that place almost always means
     return TypeError(
-        f"{function}() takes its array(s) by position and its options by keyword, but got "
-        f"{len(extra)} more positional argument(s) ({given}); pass them by name, e.g. "
-        f"{function}(..., {first}={extra[0]!r}) (options: {keywords})"
+        f"{function}() takes its options by keyword only, but got {len(extra)} positional "
+        f"argument(s) too many ({given}); pass them by name, e.g. {function}(..., "
+        f"{first}={extra[0]!r}) (options: {keywords})"
     )
 
 
@@ -252,9 +254,11 @@ Function = TypeVar("Function", bound=Callable[..., Any])
 
 
 def keyword_options(function: Function) -> Function:
-    """Leave the catch-all of extra positional arguments (``*extra``, which exists only to
-    answer ``softmax(x, 1)`` with :func:`extra_positional`) out of the public signature."""
+    """Leave the catch-alls (``*extra``, ``**unknown``, which exist only to answer
+    ``softmax(x, 1)`` or ``SoftmaxLayer(dim=1)`` with a clear error) out of the public
+    signature."""
     signature = inspect.signature(function)
-    kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL]
+    catch_all = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    kept = [p for p in signature.parameters.values() if p.kind not in catch_all]
     function.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
     return function
