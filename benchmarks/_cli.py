@@ -86,7 +86,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtypes", default=",".join(DTYPES), help="default: float32,float64")
     p.add_argument("--ops", default=",".join(OPS), help="default: forward,backward,xent")
     p.add_argument(
-        "--peers", default=",".join(PEERS), help="default: naive,scipy,torch,jax ('none': no peers)"
+        "--peers",
+        default=",".join(PEERS),
+        help="default: direct,naive,scipy,torch,jax ('none': no peers)",
     )
     p.add_argument("--repeats", type=int, default=None, help="samples per implementation")
     p.add_argument(

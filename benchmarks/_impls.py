@@ -1,4 +1,5 @@
-"""The peers being timed: the naive chain, SciPy, PyTorch, JAX; and ``build``, which lists
+"""The peers being timed: the direct NumPy chain, the naive array-API chain, SciPy, PyTorch,
+JAX; and ``build``, which lists
 every implementation of a run (ours come from ``_ours``; the common interface is
 ``_impl_base.Impl``).
 """
@@ -16,7 +17,7 @@ from ._ours import build_ours
 
 __all__ = ["PEERS", "Impl", "build", "gpu_available", "optional"]
 
-PEERS = ("naive", "scipy", "torch", "jax")
+PEERS = ("direct", "naive", "scipy", "torch", "jax")
 
 
 # ---------------------------------------------------------------------------- naive chain
@@ -64,6 +65,50 @@ class Naive(_HostOrCupy):
         if op == "backward":
             return lambda g, y: naive_softmax_backward(xp, g, y)
         return lambda logits, labels: naive_cross_entropy(xp, logits, labels)
+
+
+# ---------------------------------------------------------------------------- direct chain
+
+
+def direct_softmax(x: np.ndarray) -> np.ndarray:
+    """What a NumPy user writes by hand: ndarray methods and ufuncs (SPEC section 4)."""
+    e = np.exp(x - x.max(-1, keepdims=True))
+    out: np.ndarray = e / e.sum(-1, keepdims=True)
+    return out
+
+
+def direct_softmax_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y * (g - (g*y).sum(-1, keepdims=True))``."""
+    out: np.ndarray = y * (g - (g * y).sum(-1, keepdims=True))
+    return out
+
+
+def direct_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[Any, np.ndarray]:
+    """Mean loss and gradient: that log-softmax, a gather, ``(p - onehot) / N``."""
+    shifted = logits - logits.max(-1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    rows = np.arange(labels.shape[0])
+    samples = max(1, labels.shape[0])
+    loss = -logp[rows, labels].sum() / samples
+    p = np.exp(logp)
+    p[rows, labels] -= 1
+    grad: np.ndarray = p / samples
+    return loss, grad
+
+
+class Direct(Impl):
+    """The direct NumPy chain (CPU, NumPy arrays only): the small-input peer of SPEC 4."""
+
+    name = "direct"
+    backend = "numpy"
+    threads = 1
+
+    def function(self, op: str) -> Call | None:
+        if op == "forward":
+            return direct_softmax
+        if op == "backward":
+            return direct_softmax_backward
+        return direct_cross_entropy
 
 
 # ---------------------------------------------------------------------------- scipy
@@ -197,6 +242,8 @@ def build(backends: tuple[str, ...], peers: tuple[str, ...]) -> tuple[list[Impl]
         ours, ours_notes = build_ours("numpy")
         impls += ours
         notes += ours_notes
+        if "direct" in peers:
+            impls.append(Direct())
         if "naive" in peers:
             impls.append(Naive("numpy"))
         if "scipy" in peers:

@@ -79,13 +79,14 @@ def numba_unavailable() -> str | None:
 
 
 def auto_fast_paths() -> list[str]:
-    """The fast paths that path ``auto`` tries for a NumPy float32 array, in order."""
+    """The fast paths that path ``auto`` tries for a NumPy float32 array, in order (the
+    registry's backends for NumPy arrays whose libraries are installed)."""
     import numpy as np
 
-    from portable_softmax import _dispatch, use_path
+    from portable_softmax import _dispatch
 
-    with use_path("auto"):
-        return [m.__name__ for m in _dispatch.fast_paths(np.ones((2, 2), np.float32))]
+    names = _dispatch.path_names(np.ones((2, 2), np.float32))
+    return [f"portable_softmax._backends.{name}" for name in names if name != "generic"]
 
 
 class Ours(_HostOrCupy):
@@ -139,8 +140,7 @@ class Ours(_HostOrCupy):
             return lambda g, y: ps.softmax_backward(g, y, axis=-1)
 
         def xent(logits: Any, labels: Any) -> tuple[Any, Any]:
-            loss = ps.cross_entropy(logits, labels, axis=-1, reduction="mean")
-            return loss, ps.cross_entropy_backward(logits, labels, axis=-1, reduction="mean")
+            return ps.cross_entropy_with_grad(logits, labels, axis=-1, reduction="mean")
 
         return xent
 
@@ -152,8 +152,8 @@ class Ours(_HostOrCupy):
         if not self.variant.edges and op == "backward":
             # softmax_backward takes y, a softmax output, and no fast path checks it
             return "no fast path has edge handling in the backward to switch off"
-        if op == "xent" and not hasattr(ps, "cross_entropy_backward"):
-            return "portable_softmax has no cross_entropy yet"
+        if op == "xent" and not hasattr(ps, "cross_entropy_with_grad"):
+            return "portable_softmax has no cross_entropy_with_grad yet"
         return None
 
 

@@ -7,9 +7,9 @@ Phases, in order (``--only`` picks some; each has its own time limit, all fit in
 2. ``memcheck``, ``racecheck``: the same check on small shapes under compute-sanitizer.
 3. ``suite-generic``: the conformance suite on CuPy, generic path
    (``PORTABLE_SOFTMAX_PATH=generic``), GPU required: a missing GPU fails, never skips.
-4. ``suite-kernels``: the suite on CuPy through the kernels
-   (``PORTABLE_SOFTMAX_CUPY_KERNELS=1 PORTABLE_SOFTMAX_PATH=cupy``, implementation
-   ``conformance.adapters.cupy_kernels``: kernel first, generic path where it declines).
+4. ``suite-kernels``: the suite on CuPy through the kernels (``PORTABLE_SOFTMAX_PATH=cupy``,
+   implementation ``conformance.adapters.cupy_kernels``: the calls the registry gives the
+   kernels run on them, the rest on the generic path, and the adapter counts which).
 5. ``bench``: ``benchmarks.gpu_kernels``, the kernels against torch on 256 MiB arrays,
    rows of 1K-256K, float32/float16/bfloat16, the copy bandwidth and the CPU numbers.
 6. ``scaling``: ``benchmarks.scaling_gpu``, Dask with CuPy chunks against one CuPy call on
@@ -104,7 +104,6 @@ def phase_command(name: str, out: Path) -> tuple[list[str], dict[str, str]] | No
         env = {
             **profile,
             "PORTABLE_SOFTMAX_PATH": "cupy",
-            "PORTABLE_SOFTMAX_CUPY_KERNELS": "1",
             "PORTABLE_SOFTMAX_KERNEL_COUNTS": str(out / "kernel-counts.json"),
         }
         return [*_suite(out, "kernels"), "--impl", "conformance.adapters.cupy_kernels"], env

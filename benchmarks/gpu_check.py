@@ -1,12 +1,16 @@
 """The CuPy kernels against the generic path, on a GPU: every family, dtype and variant.
 
-``python -m benchmarks.gpu_check [--small]`` calls ``portable_softmax._backends.cupy.<name>``
-(opt-in switched on) and ``portable_softmax.<name>`` (the generic path, in float64 for the
-reference) on the same CuPy arrays: row lengths that select the warp, block and online
-variants, aligned and unaligned rows, and rows holding the edges of SPEC section 2 (+inf,
-all -inf, NaN, huge spreads). It fails when a kernel declines a call it should take, when a
-value differs from the reference by more than the dtype's bound, or when a variant was never
-launched. ``--small`` keeps the shapes small enough for compute-sanitizer.
+``python -m benchmarks.gpu_check [--small]`` describes each call as the public function does
+(:func:`described`: validated, labels checked where the ``validate`` rule says), checks that
+the registry hands it to the CuPy kernels under the path setting ``cupy``, runs it on
+``portable_softmax._backends.cupy.<name>`` and compares the result with the generic path
+(``use_path("generic")``, in float64 for the reference) on the same CuPy arrays: row lengths
+that select the warp, block and online variants, aligned and unaligned rows, and rows holding
+the edges of SPEC section 2 (+inf, all -inf, NaN, huge spreads). It fails when the registry
+leaves a call to the generic path or no launch fits the device (the backend would then run
+it on the generic path, unchecked here), when a value differs from the reference by more
+than the dtype's bound, or when a variant was never launched. ``--small`` keeps the shapes
+small enough for compute-sanitizer.
 
 UNVERIFIED: written without a GPU; it has never run. Exit code 0 = all agree, 1 = not.
 """
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -92,6 +95,27 @@ def compare(got: np.ndarray, want: np.ndarray, tol: float, mode: str, dtype: str
     return None
 
 
+def problem(name: str, got: Any, want: Any, dtype: str, n: int) -> str | None:
+    """:func:`compare` with the function's mode and bound; ``cross_entropy_with_grad``'s
+    pair compared part by part (the loss as ``cross_entropy``'s, the gradient as a row)."""
+    tol = bound(dtype, n)
+    if name == "cross_entropy_with_grad":
+        for part, mode, g, w in (
+            ("loss", MODES["cross_entropy"], got[0], want[0]),
+            ("gradient", "row", got[1], want[1]),
+        ):
+            found = compare(np.asarray(g), np.asarray(w, dtype=np.float64), tol, mode, dtype)
+            if found is not None:
+                return f"{part}: {found}"
+        return None
+    mode = MODES.get(name, "row")
+    return compare(np.asarray(got), np.asarray(want, dtype=np.float64), tol, mode, dtype)
+
+
+KERNELS = {"cross_entropy_with_grad": ("xent", 1)}
+"""(family, operation code) of what ``_launch.FUNCTIONS`` does not list: the pair's variant
+is the gradient kernel's (the loss kernel's row lengths select the same)."""
+
 Case = tuple[str, str, int, tuple[Any, ...], dict[str, Any]]
 
 
@@ -103,7 +127,11 @@ def cases(cp: Any, lengths: Sequence[int], dtypes: Sequence[str], seed: int = 0)
         for n in lengths:
             x = cp.asarray(rows_with_edges(n, dtype, rng))
             finite = cp.asarray((rng.standard_normal((6, n)) * 3).astype(dtype))
-            y = cp.asarray(np.full((6, n), 1.0 / n, dtype=dtype))
+            # a softmax output that is not uniform: with p = 1/n the two log_softmax
+            # derivatives (g - p sum g, t - sum p t) coincide and could not tell apart
+            z = rng.standard_normal((6, n))
+            p = np.exp(z - z.max(axis=-1, keepdims=True))
+            y = cp.asarray((p / p.sum(axis=-1, keepdims=True)).astype(dtype))
             g = cp.asarray(rng.standard_normal((6, n)).astype(dtype))
             for name in ("softmax", "log_softmax"):
                 out.append((name, dtype, n, (x,), {}))
@@ -132,20 +160,69 @@ def cases(cp: Any, lengths: Sequence[int], dtypes: Sequence[str], seed: int = 0)
                 (valid, {"reduction": "sum", "label_smoothing": 0.1}),
                 (valid, {"reduction": "mean", "label_smoothing": 0.2, "weight": weight}),
             ):
-                for name in ("cross_entropy", "cross_entropy_backward"):
+                for name in ("cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"):
                     out.append((name, dtype, n, (finite, labels), options))
     return out
+
+
+_VECTOR_NAMES = {
+    "softmax_backward": ("y", "grad"),
+    "softmax_jvp": ("y", "tangent"),
+    "log_softmax_backward": ("logp", "grad"),
+    "log_softmax_jvp": ("logp", "tangent"),
+}
+
+
+def described(name: str, arrays: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    """The described call that ``portable_softmax.<name>(*arrays, **options)`` hands to the
+    dispatcher (``_lib._describe``, then ``_lib._labels.check_labels`` for cross-entropy),
+    for the cases of :func:`cases` (the last axis, no ``where``)."""
+    from portable_softmax._lib._describe import describe, describe_cross_entropy
+    from portable_softmax._lib._labels import check_labels
+
+    if name.startswith("cross_entropy"):
+        logits, target = arrays
+        call = describe_cross_entropy(
+            name,
+            logits,
+            target,
+            grad=options.get("grad"),
+            axis=-1,
+            reduction=options.get("reduction", "mean"),
+            weight=options.get("weight"),
+            ignore_index=options.get("ignore_index"),
+            label_smoothing=options.get("label_smoothing", 0.0),
+            where=None,
+            validate=options.get("validate"),
+        )
+        return check_labels(call)
+    temperature = options.get("temperature")
+    if name in _VECTOR_NAMES:
+        vector, primal = arrays  # the public order: (grad or tangent, y or logp)
+        return describe(
+            name, primal, vector, names=_VECTOR_NAMES[name], axis=-1, where=None,
+            temperature=temperature,
+        )  # fmt: skip
+    keepdims = {"keepdims": options.get("keepdims", False)} if name == "logsumexp" else {}
+    return describe(name, arrays[0], axis=-1, where=None, temperature=temperature, **keepdims)
 
 
 def _reference(
     ps: Any, cp: Any, name: str, arrays: tuple[Any, ...], options: dict[str, Any]
 ) -> Any:
-    """The generic path in float64 (labels stay integers)."""
+    """The generic path in float64 (labels stay integers), whatever the path setting."""
     wide = tuple(a.astype(cp.float64) if a.dtype.kind == "f" else a for a in arrays)
     wide_options = {
         k: (v.astype(cp.float64) if hasattr(v, "astype") else v) for k, v in options.items()
     }
-    return getattr(ps, name)(*wide, **wide_options)
+    with ps.use_path("generic"):
+        return getattr(ps, name)(*wide, **wide_options)
+
+
+def _host(cp: Any, result: Any) -> Any:
+    if isinstance(result, tuple):
+        return tuple(cp.asnumpy(r) for r in result)
+    return cp.asnumpy(result)
 
 
 def run(lengths: Sequence[int], dtypes: Sequence[str]) -> tuple[list[str], set[str]]:
@@ -154,9 +231,9 @@ def run(lengths: Sequence[int], dtypes: Sequence[str]) -> tuple[list[str], set[s
 
     import portable_softmax as ps
     import portable_softmax._backends.cupy as kernels
+    from portable_softmax import _dispatch
     from portable_softmax._backends.cupy import _kernels, _launch
 
-    os.environ["PORTABLE_SOFTMAX_CUPY_KERNELS"] = "1"
     device_id = cp.cuda.Device().id
     device = _kernels.properties(device_id)
     started = time.monotonic()
@@ -166,24 +243,25 @@ def run(lengths: Sequence[int], dtypes: Sequence[str]) -> tuple[list[str], set[s
     seen: set[str] = set()
     for name, dtype, n, arrays, options in cases(cp, lengths, dtypes):
         label = f"{name} n={n} {dtype} {sorted(options)}"
-        family, op = _launch.FUNCTIONS[name]
+        family, op = KERNELS.get(name) or _launch.FUNCTIONS[name]
         launch = _launch.plan(family, op, dtype, 6, n, device, [a.data.ptr for a in arrays])
-        if launch is not None:
-            seen.add(f"{family}/{launch.variant}/{dtype}")
+        if launch is None:
+            failures.append(f"{label}: no launch fits this device (the generic path would run)")
+            continue
+        seen.add(f"{family}/{launch.variant}/{dtype}")
         try:
-            got = getattr(kernels, name)(*arrays, **options)
+            call = described(name, arrays, options)
+            if _dispatch.serving(call, "cupy") is not _dispatch.CUPY:
+                failures.append(f"{label}: the registry leaves the call to the generic path")
+                continue
+            got = getattr(kernels, name)(call)
         except Exception as error:  # report every failure, keep checking the rest
             failures.append(f"{label}: {type(error).__name__}: {error}")
             continue
-        if got is NotImplemented:
-            failures.append(f"{label}: the kernel declined the call")
-            continue
-        want = cp.asnumpy(_reference(ps, cp, name, arrays, options))
-        mode = MODES.get(name, "row")
-        want = np.asarray(want, dtype=np.float64)
-        problem = compare(cp.asnumpy(got), want, bound(dtype, n), mode, dtype)
-        if problem is not None:
-            failures.append(f"{label}: {problem}")
+        want = _host(cp, _reference(ps, cp, name, arrays, options))
+        found = problem(name, _host(cp, got), want, dtype, n)
+        if found is not None:
+            failures.append(f"{label}: {found}")
     expected = {
         f"{family}/{variant}/{dtype}"
         for family in _launch.FAMILIES

@@ -2,14 +2,15 @@
 
 ``python -m benchmarks.gpu_kernels --out DIR``: arrays of 256 MiB with rows of 1K, 4K, 16K,
 64K and 256K entries, float32, float16 and bfloat16 (where CuPy has it), for softmax,
-log_softmax, the softmax backward pass and cross-entropy (loss plus gradient, integer labels,
-"mean"). Implementations: ours on the kernels (``portable_softmax._backends.cupy``), ours on
-the generic path (``portable_softmax`` on CuPy), and ``torch.softmax`` /
-``torch.log_softmax`` / ``torch._softmax_backward_data`` / ``F.cross_entropy`` with its
-gradient, on the same memory (zero-copy through DLPack); the device-to-device copy bandwidth
-of the same bytes; and ours on NumPy (the CPU) for float32. Times are medians of CUDA-event
-samples on the default stream (both libraries use it). Writes ``kernels-benchmark.json``,
-``.md`` and ``.png`` under DIR.
+log_softmax, the softmax backward pass and cross-entropy (loss plus gradient from
+``cross_entropy_with_grad``, integer labels, "mean"). Implementations: ours on the kernels
+(the public functions under ``use_path("cupy")``), ours on the generic path (under
+``use_path("generic")``), and ``torch.softmax`` / ``torch.log_softmax`` /
+``torch._softmax_backward_data`` / ``F.cross_entropy`` with its gradient, on the same memory
+(zero-copy through DLPack); the device-to-device copy bandwidth of the same bytes; and ours
+on NumPy (the CPU) for float32. Times are medians of CUDA-event samples on the default
+stream (both libraries use it). Writes ``kernels-benchmark.json``, ``.md`` and ``.png``
+under DIR.
 
 UNVERIFIED: written without a GPU; it has never run.
 """
@@ -56,6 +57,17 @@ def gpu_time(fn: Callable[[], Any], *, repeats: int, warmup: int = 2) -> list[fl
     return samples
 
 
+def _on(path: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` called under the path setting ``path`` (ours: the kernels, or the generic path)."""
+    import portable_softmax as ps
+
+    def call() -> Any:
+        with ps.use_path(path):
+            return fn()
+
+    return call
+
+
 def _calls(op: str, dtype: str, rows: int, n: int) -> dict[str, Callable[[], Any]]:
     """Implementation -> a call on prepared inputs (allocated once, outside the timer)."""
     import cupy
@@ -63,7 +75,6 @@ def _calls(op: str, dtype: str, rows: int, n: int) -> dict[str, Callable[[], Any
     import torch.nn.functional as F
 
     import portable_softmax as ps
-    import portable_softmax._backends.cupy as kernels
 
     t_dtype = getattr(torch, dtype)
     logits = torch.randn(rows, n, device="cuda", dtype=t_dtype)
@@ -71,21 +82,20 @@ def _calls(op: str, dtype: str, rows: int, n: int) -> dict[str, Callable[[], Any
         x = cupy.from_dlpack(logits)  # zero-copy: the same memory for every implementation
     except Exception:  # CuPy without this dtype (bfloat16): torch only
         x = None
+    ours: Callable[[], Any] | None = None
     out: dict[str, Callable[[], Any]] = {}
     if op in ("softmax", "log_softmax"):
         torch_fn = torch.softmax if op == "softmax" else torch.log_softmax
         out["torch"] = lambda: torch_fn(logits, -1)
         if x is not None:
-            out["ours kernels"] = lambda: getattr(kernels, op)(x)
-            out["ours generic"] = lambda: getattr(ps, op)(x)
+            ours = lambda: getattr(ps, op)(x)  # noqa: E731
     elif op == "backward":
         y_t = torch.softmax(logits, -1)
         g_t = torch.randn_like(logits)
         out["torch"] = lambda: torch._softmax_backward_data(g_t, y_t, -1, y_t.dtype)
         if x is not None:
             y, g = cupy.from_dlpack(y_t), cupy.from_dlpack(g_t)
-            out["ours kernels"] = lambda: kernels.softmax_backward(g, y)
-            out["ours generic"] = lambda: ps.softmax_backward(g, y)
+            ours = lambda: ps.softmax_backward(g, y)  # noqa: E731
     else:
         labels_t = torch.randint(0, n, (rows,), device="cuda")
         leaf = logits.detach().requires_grad_(True)
@@ -97,14 +107,10 @@ def _calls(op: str, dtype: str, rows: int, n: int) -> dict[str, Callable[[], Any
         out["torch"] = torch_xent
         if x is not None:
             labels = cupy.from_dlpack(labels_t)
-            out["ours kernels"] = lambda: (
-                kernels.cross_entropy(x, labels),
-                kernels.cross_entropy_backward(x, labels),
-            )
-            out["ours generic"] = lambda: (
-                ps.cross_entropy(x, labels),
-                ps.cross_entropy_backward(x, labels),
-            )
+            ours = lambda: ps.cross_entropy_with_grad(x, labels)  # noqa: E731
+    if ours is not None:
+        out["ours kernels"] = _on("cupy", ours)
+        out["ours generic"] = _on("generic", ours)
     return out
 
 
@@ -130,7 +136,7 @@ def cpu_seconds(op: str, x: Any) -> float:
         y = ps.softmax(x)
         call: Callable[[], Any] = lambda: ps.softmax_backward(x, y)  # noqa: E731
     elif op == "xent":
-        call = lambda: (ps.cross_entropy(x, labels), ps.cross_entropy_backward(x, labels))  # noqa: E731
+        call = lambda: ps.cross_entropy_with_grad(x, labels)  # noqa: E731
     else:
         call = lambda: getattr(ps, op)(x)  # noqa: E731
     samples = []
@@ -151,9 +157,6 @@ def run(
     cpu: bool,
 ) -> dict[str, Any]:
     """Every case (skipped once the budget is spent); returns the JSON payload."""
-    import os
-
-    os.environ["PORTABLE_SOFTMAX_CUPY_KERNELS"] = "1"
     started = time.monotonic()
     copy = copy_bandwidth(ARRAY_BYTES, repeats)
     rows_out: list[dict[str, Any]] = []

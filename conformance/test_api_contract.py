@@ -20,6 +20,7 @@ import pytest
 
 from conformance._framework import assert_array_like, assert_close, require
 from conformance._framework.backends import Backend
+from conformance._framework.provided import CROSS_ENTROPY_FUNCTIONS, cross_entropy_function
 
 pytestmark = pytest.mark.api
 
@@ -444,11 +445,13 @@ def _ce_inputs(backend: Backend) -> tuple[Any, Any]:
     return logits, target
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "cross_entropy_backward"])
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 @pytest.mark.convention("own_validation_errors")
 def test_cross_entropy_bad_options(backend: Backend, impl: Any, name: str) -> None:
     """Bad reduction, label_smoothing, target shape, weight shape, ignore_index use."""
-    f = require(impl, name, "reduction", "label_smoothing", "weight", "ignore_index", "axis")
+    f = cross_entropy_function(
+        impl, name, "reduction", "label_smoothing", "weight", "ignore_index", "axis"
+    )
     logits, target = _ce_inputs(backend)
     _raises(ValueError, ("reduction", "avg"), f, logits, target, reduction="avg")
     for eps in (-0.1, 1.5, float("nan")):
@@ -581,11 +584,11 @@ def test_no_compute_or_sync_during_call(backend: Backend, impl: Any, fn: Fn) -> 
         assert np.isfinite(backend.to_numpy(out)).any()
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "cross_entropy_backward"])
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_cross_entropy_no_compute_or_sync(backend: Backend, impl: Any, name: str) -> None:
     """Cross-entropy with validate=None stays lazy on Dask and synchronisation-free on CuPy."""
     _needs_sync_check(backend)
-    f = require(impl, name, "reduction", "weight")
+    f = cross_entropy_function(impl, name, "reduction", "weight")
     logits, target = _ce_inputs(backend)
     weight = backend.asarray(np.array([1.0, 2.0, 0.5, 1.5]), backend.default_float)
     with backend.forbid_sync():
@@ -627,11 +630,11 @@ def test_traceable_under_jit(backend: Backend, impl: Any, fn: Fn) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "cross_entropy_backward"])
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_cross_entropy_traceable_under_jit(backend: Backend, impl: Any, name: str) -> None:
     """Cross-entropy (validate=None) traces under jax.jit and matches eager."""
     jax = _jax_only(backend)
-    f = require(impl, name, "reduction")
+    f = cross_entropy_function(impl, name, "reduction")
     logits, target = _ce_inputs(backend)
     eager = backend.to_numpy(f(logits, target, reduction="mean"))
     traced = jax.jit(lambda a, b: f(a, b, reduction="mean"))(logits, target)

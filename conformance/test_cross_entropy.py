@@ -18,7 +18,12 @@ import pytest
 
 from conformance import _cross_entropy_ref as ce
 from conformance import _reference as ref
-from conformance._framework import assert_within_bound, convention_difference, require
+from conformance._framework import (
+    assert_array_like,
+    assert_within_bound,
+    convention_difference,
+    require,
+)
 from conformance._numeric import FLOATS, need_dtype
 
 N, C = 5, 4
@@ -382,6 +387,45 @@ def test_gradient_against_finite_differences(
         assert_within_bound(
             err / eps, tol / eps, f"cross_entropy_backward[{case}, {reduction}, {dtype}]"
         )
+
+
+@pytest.mark.derivatives
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", CASES)
+def test_with_grad_against_references(backend: Any, impl: Any, case: str, reduction: str) -> None:
+    """``cross_entropy_with_grad``: the loss against the float64 loop written from the SPEC
+    and the gradient against finite differences, from one call, for every option."""
+    dtype = _dtype_for(backend, "float64")
+    x, target, options = _case(case)
+    x[np.isinf(x)] = -30.0  # differences need finite neighbours
+    fn = require(impl, "cross_entropy_with_grad", "reduction", "grad", *_keys(options))
+    x = ref.round_to(x, dtype)
+    g = ref.round_to(_grad_for(reduction, _loss_shape(x, options, "none"), True), dtype)
+    sent = ce.send(backend, {**options, "grad": g}, dtype)
+    target_dtype = backend.int_dtype() if target.dtype.kind in "iu" else dtype
+    loss, grad = fn(
+        backend.asarray(x, dtype), backend.asarray(target, target_dtype), reduction=reduction,
+        **sent,
+    )  # fmt: skip
+    context = f"cross_entropy_with_grad[{case}, {reduction}, {dtype}]"
+    for out, shape in ((loss, _loss_shape(x, options, reduction)), (grad, x.shape)):
+        assert_array_like(out, xp=backend.xp, dtype=dtype, shape=shape, device=backend.device,
+                          context=context)  # fmt: skip
+    loss_np = np.asarray(backend.to_numpy(loss), np.float64)
+    want = np.asarray(ce.loss(x, target, reduction=reduction, **_ref_options(options, dtype)))
+    with _soft_mean(impl, x, target, reduction):
+        np.testing.assert_array_equal(np.isnan(loss_np), np.isnan(want), err_msg=context)
+        good = ~np.isnan(want)
+        tol = 64 * _eps(dtype) * (1.0 + np.abs(want))
+        assert np.all(np.abs(loss_np - want)[good] <= tol[good]), (context, loss_np, want)
+        fd = ce.fd_gradient(x, target, reduction=reduction, grad=g, **_ref_options(options, dtype))
+        out = np.asarray(backend.to_numpy(grad), np.float64)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(fd), err_msg=context)
+        live = ~np.isnan(fd)
+        err = float(np.max(np.abs(out - fd)[live], initial=0.0))
+        err /= 1.0 + float(np.max(np.abs(fd[live]), initial=0.0))
+        eps = _eps(dtype)
+        assert_within_bound(err / eps, max(1e-7, 64 * eps) / eps, context)
 
 
 @pytest.mark.derivatives

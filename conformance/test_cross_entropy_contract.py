@@ -18,11 +18,15 @@ import pytest
 from conformance import _cross_entropy_ref as ce
 from conformance._framework import convention_difference, require
 from conformance._framework.backends import Backend
+from conformance._framework.provided import (
+    CROSS_ENTROPY_FUNCTIONS,
+    cross_entropy_function,
+    gives_gradient,
+)
 from conformance.test_api_contract import _raises, _unchanged
 
 pytestmark = pytest.mark.api
 
-FUNCTIONS = ("cross_entropy", "cross_entropy_backward")
 X = np.linspace(-2.0, 3.0, 12).reshape(3, 4)
 
 
@@ -51,11 +55,11 @@ def _marks_nan(backend: Backend, f: Any, logits: Any, target: Any, **options: An
     assert _nan_rows(backend, out) == [1]
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 @pytest.mark.parametrize("bad", [7, 4, -1])
 def test_validate_default(backend: Backend, impl: Any, name: str, bad: int) -> None:
     """validate=None: a ValueError naming the label on eager CPU arrays, else NaN marks."""
-    f = require(impl, name, "validate", "reduction")
+    f = cross_entropy_function(impl, name, "validate", "reduction")
     logits, target = _arrays(backend, [0, bad, 1])
     if _eager_cpu(backend):
         message = _raises(ValueError, ("target", str(bad)), f, logits, target, reduction="none")
@@ -64,10 +68,10 @@ def test_validate_default(backend: Backend, impl: Any, name: str, bad: int) -> N
         _marks_nan(backend, f, logits, target)
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_label_on_masked_class_is_invalid(backend: Backend, impl: Any, name: str) -> None:
     """A label whose class ``where`` masks is invalid (raised on eager CPU, else NaN)."""
-    f = require(impl, name, "validate", "reduction", "where")
+    f = cross_entropy_function(impl, name, "validate", "reduction", "where")
     logits, target = _arrays(backend, [0, 2, 1])
     mask = np.ones((3, 4), bool)
     mask[1, 2] = False
@@ -79,10 +83,10 @@ def test_label_on_masked_class_is_invalid(backend: Backend, impl: Any, name: str
     _marks_nan(backend, f, logits, target, where=where, validate=False)
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_validate_false_marks_only_the_bad_samples(backend: Backend, impl: Any, name: str) -> None:
     """validate=False: NaN for the invalid sample, the others as if it were ignored."""
-    f = require(impl, name, "validate", "reduction", "ignore_index")
+    f = cross_entropy_function(impl, name, "validate", "reduction", "ignore_index")
     logits, target = _arrays(backend, [0, 9, 1])
     _marks_nan(backend, f, logits, target, validate=False)
     out = backend.to_numpy(f(logits, target, reduction="none", validate=False))
@@ -91,16 +95,16 @@ def test_validate_false_marks_only_the_bad_samples(backend: Backend, impl: Any, 
     np.testing.assert_array_equal(out[[0, 2]], want[[0, 2]])
     for reduction in ("sum", "mean"):
         reduced = f(logits, target, reduction=reduction, validate=False)
-        if name == "cross_entropy":
+        if not gives_gradient(name):
             assert np.isnan(backend.to_numpy(reduced)), f"{reduction} over a NaN sample: NaN"
         else:
             assert _nan_rows(backend, reduced) == [1]
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_validate_true(backend: Backend, impl: Any, name: str) -> None:
     """validate=True checks on every eager array; Dask refuses clearly, without computing."""
-    f = require(impl, name, "validate", "reduction")
+    f = cross_entropy_function(impl, name, "validate", "reduction")
     logits, target = _arrays(backend, [0, 7, 1])
     if backend.is_lazy:
         with backend.forbid_sync():
@@ -112,14 +116,14 @@ def test_validate_true(backend: Backend, impl: Any, name: str) -> None:
         assert np.isfinite(backend.to_numpy(f(logits, good, validate=True))).all()
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_validate_under_jit(backend: Backend, impl: Any, name: str) -> None:
     """Under jax.jit: None and False mark NaN; True is a clear error suggesting False."""
     if not array_api_compat.is_jax_namespace(backend.xp):
         pytest.skip("jax.jit applies to JAX arrays only")
     import jax
 
-    f = require(impl, name, "validate", "reduction")
+    f = cross_entropy_function(impl, name, "validate", "reduction")
     logits, target = _arrays(backend, [0, 7, 1])
     for validate in (None, False):
         out = jax.jit(lambda a, b, v=validate: f(a, b, reduction="none", validate=v))(
@@ -130,10 +134,10 @@ def test_validate_under_jit(backend: Backend, impl: Any, name: str) -> None:
         jax.jit(lambda a, b: f(a, b, validate=True))(logits, target)
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_ignored_and_all_masked_labels_are_valid(backend: Backend, impl: Any, name: str) -> None:
     """ignore_index may lie outside [0, C); an all-masked sample's label is never checked."""
-    f = require(impl, name, "validate", "reduction", "ignore_index", "where")
+    f = cross_entropy_function(impl, name, "validate", "reduction", "ignore_index", "where")
     validate = None if backend.is_lazy else True
     logits, target = _arrays(backend, [0, -100, 1])
     out = f(logits, target, ignore_index=-100, validate=validate, reduction="none")
@@ -150,12 +154,12 @@ def test_ignored_and_all_masked_labels_are_valid(backend: Backend, impl: Any, na
 # -- laziness -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_every_option_stays_lazy(backend: Backend, impl: Any, name: str) -> None:
     """Dask: probabilities, weight, smoothing, where and grad, all without computing."""
     if not backend.is_lazy:
         pytest.skip(f"{backend.name} is eager: there is nothing to keep lazy")
-    f = require(impl, name, "reduction", "weight", "label_smoothing", "where")
+    f = cross_entropy_function(impl, name, "reduction", "weight", "label_smoothing", "where")
     dtype = backend.default_float
     logits = backend.asarray(X, dtype)
     probs = backend.asarray(np.full((3, 4), 0.25), dtype)
@@ -164,7 +168,7 @@ def test_every_option_stays_lazy(backend: Backend, impl: Any, name: str) -> None
     options = {"weight": weight, "label_smoothing": 0.1, "where": where}
     with backend.forbid_sync():
         outs = [f(logits, probs, reduction=r, **options) for r in ("none", "sum", "mean")]
-        if name == "cross_entropy_backward":
+        if gives_gradient(name):
             g = backend.asarray(np.array([1.0, -2.0, 0.5]), dtype)
             outs.append(f(logits, probs, reduction="none", grad=g, **options))
     for out in outs:
@@ -172,14 +176,14 @@ def test_every_option_stays_lazy(backend: Backend, impl: Any, name: str) -> None
         assert np.isfinite(backend.to_numpy(out)).all()
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_dask_operands_chunked_differently(backend: Backend, impl: Any, name: str) -> None:
     """Dask: target, weight, where and grad chunked unlike the logits give the NumPy result."""
     if not array_api_compat.is_dask_namespace(backend.xp):
         pytest.skip("chunks are a Dask notion")
     import dask.array as da
 
-    f = require(impl, name, "reduction", "weight", "where", "label_smoothing")
+    f = cross_entropy_function(impl, name, "reduction", "weight", "where", "label_smoothing")
     rng = np.random.default_rng(3)
     x = rng.normal(size=(6, 4))
     labels = np.array([0, 3, 1, 2, 2, 1])
@@ -189,11 +193,11 @@ def test_dask_operands_chunked_differently(backend: Backend, impl: Any, name: st
     g = rng.normal(size=6)
     kwargs = {"reduction": "none", "label_smoothing": 0.2}
     options = {"weight": weight, "where": mask, **kwargs}
-    if name == "cross_entropy":
+    if not gives_gradient(name):
         want, tol = ce.loss(x, labels, **options), 1e-13
     else:
         want, tol = ce.fd_gradient(x, labels, grad=g, **options), 1e-8
-    grad_da = {"grad": da.from_array(g, chunks=4)} if name != "cross_entropy" else {}
+    grad_da = {"grad": da.from_array(g, chunks=4)} if gives_gradient(name) else {}
     out = f(
         da.from_array(x, chunks=((2, 2, 2), (3, 1))),
         da.from_array(labels, chunks=((3, 3),)),
@@ -208,10 +212,10 @@ def test_dask_operands_chunked_differently(backend: Backend, impl: Any, name: st
 # -- bad input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_bad_option_types(backend: Backend, impl: Any, name: str) -> None:
     """validate, ignore_index and label_smoothing of the wrong type: TypeError naming them."""
-    f = require(impl, name, "validate", "ignore_index", "label_smoothing")
+    f = cross_entropy_function(impl, name, "validate", "ignore_index", "label_smoothing")
     logits, target = _arrays(backend, [0, 3, 1])
     for value in ("yes", 1, 0.0):
         _raises(TypeError, ("validate",), f, logits, target, validate=value)
@@ -221,10 +225,10 @@ def test_bad_option_types(backend: Backend, impl: Any, name: str) -> None:
         _raises(TypeError, ("label_smoothing",), f, logits, target, label_smoothing=value)
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_bad_arrays(backend: Backend, impl: Any, name: str) -> None:
     """Non-arrays, mixed libraries, bad dtypes and shapes: errors naming the argument."""
-    f = require(impl, name, "weight", "where", "axis")
+    f = cross_entropy_function(impl, name, "weight", "where", "axis")
     dtype = backend.default_float
     logits, target = _arrays(backend, [0, 3, 1])
     _raises(TypeError, ("logits",), f, X.tolist(), target)
@@ -296,11 +300,13 @@ def test_inputs_not_mutated_with_probabilities_and_mask(backend: Backend, impl: 
         backend.to_numpy(grad_fn(logits, probs, grad=grad, reduction="none", **opts))
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_no_floating_point_warnings(backend: Backend, impl: Any, name: str) -> None:
     """inf, NaN, all -inf rows, masked rows, huge logits, negative weights, invalid labels:
     no floating-point warning (pytest makes warnings errors; NumPy's state is set to raise)."""
-    f = require(impl, name, "reduction", "weight", "where", "label_smoothing", "validate")
+    f = cross_entropy_function(
+        impl, name, "reduction", "weight", "where", "label_smoothing", "validate"
+    )
     big = float(np.finfo(np.float64).max)
     x = np.array(
         [
@@ -335,24 +341,26 @@ def test_no_floating_point_warnings(backend: Backend, impl: Any, name: str) -> N
             signs = backend.asarray(np.array([-1.0, 1.0]), dtype)
             for reduction in ("sum", "mean"):
                 out = backend.to_numpy(f(opposite, pair, reduction=reduction, weight=signs))
-                if name == "cross_entropy":
+                if not gives_gradient(name):
                     assert np.isnan(out), out
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_every_option_traces_under_jit(backend: Backend, impl: Any, name: str) -> None:
     """jax.jit with weight, where, smoothing, ignore_index (and grad) matches eager."""
     if not array_api_compat.is_jax_namespace(backend.xp):
         pytest.skip("jax.jit applies to JAX arrays only")
     import jax
 
-    f = require(impl, name, "reduction", "weight", "where", "label_smoothing", "ignore_index")
+    f = cross_entropy_function(
+        impl, name, "reduction", "weight", "where", "label_smoothing", "ignore_index"
+    )
     dtype = backend.default_float
     logits, target = _arrays(backend, [0, -1, 2])
     weight = backend.asarray(np.array([1.0, -2.0, 0.5, 1.5]), dtype)
     where = backend.asarray(np.array([True, False, True, True]), "bool")
     extra = {}
-    if name == "cross_entropy_backward":
+    if gives_gradient(name):
         extra = {"grad": backend.asarray(np.array([1.0, 2.0, -0.5]), dtype)}
     arrays = {"weight": weight, "where": where, **extra}  # traced; the rest static
 
@@ -384,12 +392,12 @@ def test_half_precision_loss_overflows_to_inf_quietly(
     assert np.all(np.isposinf(out)), out
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", CROSS_ENTROPY_FUNCTIONS)
 def test_unsigned_labels_above_the_signed_range_stay_invalid(
     backend: Backend, impl: Any, name: str
 ) -> None:
     """A uint64 label of 2**64 - 100 never wraps into ignore_index=-100 (SPEC: no wrap-around)."""
-    f = require(impl, name, "reduction", "ignore_index")
+    f = cross_entropy_function(impl, name, "reduction", "ignore_index")
     backend.require_dtype("uint64")
     logits = backend.asarray(X, backend.default_float)
     big = 2**64 - 100

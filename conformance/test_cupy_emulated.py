@@ -3,11 +3,14 @@
 ``kernels.cu`` is compiled with g++ as host code, one thread per CUDA thread, and launched
 with the plans ``_launch.plan`` makes for a one-multiprocessor device, so that every variant
 (warp, block, online), aligned and unaligned rows and every edge row of
-``benchmarks.gpu_check`` go through the kernels' own code; the host glue of ``_kernels.py``
-(labels to int64, the reductions of cross-entropy, the mean's safe division) is mirrored
-here in NumPy. This checks the kernels' logic, not the GPU: expf and logf are the host's,
-and the memory model and scheduling are not a GPU's. Runs once, in the NumPy session;
-skipped (with the reason) where g++ or the CUDA headers are missing.
+``benchmarks.gpu_check`` go through the kernels' own code, with the host glue of
+``_kernels.py`` (labels to int64, the reductions of cross-entropy, the mean's safe division)
+mirrored here in NumPy; then the CuPy backend itself (described calls in, results out) and
+``_kernels.py`` run ``benchmarks.gpu_check`` on a stand-in CuPy
+(``cuda_emulation/fake_cupy.py``). The reference is always the generic path. This checks the
+kernels' logic, not the GPU: expf and logf are the host's, and the memory model and
+scheduling are not a GPU's. Runs once, in the NumPy session; skipped (with the reason) where
+g++ or the CUDA headers are missing.
 """
 
 from __future__ import annotations
@@ -167,6 +170,9 @@ def _cross_entropy(lib: Any, name: str, x: np.ndarray, target: np.ndarray, **o: 
 
 
 def _emulated(lib: Any, name: str, arrays: tuple[np.ndarray, ...], options: dict[str, Any]) -> Any:
+    if name == "cross_entropy_with_grad":  # the backend's two launches
+        loss = _emulated(lib, "cross_entropy", arrays, options)
+        return loss, _emulated(lib, "cross_entropy_backward", arrays, options)
     family = _launch.FUNCTIONS[name][0]
     t = float(options.get("temperature", 1.0))
     if family == "forward":
@@ -183,9 +189,8 @@ def test_emulated_kernels_match_the_generic_path(lib: Any, dtype: str, n: int) -
     failures = []
     for name, _, _, arrays, options in gpu_check.cases(np, (n,), (dtype,)):
         got = _emulated(lib, name, arrays, options)
-        want = np.asarray(gpu_check._reference(ps, np, name, arrays, options), dtype=np.float64)
-        mode = gpu_check.MODES.get(name, "row")
-        problem = gpu_check.compare(np.asarray(got), want, gpu_check.bound(dtype, n), mode, dtype)
+        want = gpu_check._reference(ps, np, name, arrays, options)  # the generic path
+        problem = gpu_check.problem(name, got, want, dtype, n)
         if problem is not None:
             failures.append(f"{name} {sorted(options)}: {problem}")
     assert not failures, "\n".join(failures)
@@ -202,10 +207,12 @@ def test_every_variant_is_emulated() -> None:
 
 
 def test_the_cupy_glue_end_to_end(lib: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # _kernels.py and benchmarks.gpu_check as written, with a NumPy stand-in for CuPy whose
-    # RawModule launches the emulated kernels: argument order and types, the shared-memory
-    # opt-in, the cross-entropy reductions and the check's own bookkeeping all run.
-    monkeypatch.setenv("PORTABLE_SOFTMAX_CUPY_KERNELS", "1")
+    # The CuPy backend (described call in, result out), _kernels.py and benchmarks.gpu_check
+    # as written, with a NumPy stand-in for CuPy whose RawModule launches the emulated
+    # kernels: the registry's decision, the call's fields to kernel arguments, argument
+    # order and types, the shared-memory opt-in, the cross-entropy reductions and the
+    # check's own bookkeeping all run, against the generic path.
+    monkeypatch.setattr(gpu_check, "described", fake_cupy.cupy_calls(gpu_check.described))
     lengths, dtypes = (33, 1025, 4099, 20000), ("float32", "float16", "float64")
     with fake_cupy.installed(lib, monkeypatch) as calls:
         failures, seen = gpu_check.run(lengths, dtypes)

@@ -2,8 +2,10 @@
 
 Every expected value comes from an independent reference: NumPy in float64 or ``longdouble``
 (80-bit on x86), ``math.fsum``, or exact values known by construction; never from the code
-under test or the package's other paths. The module is skipped when numba is not importable,
-unless ``PORTABLE_SOFTMAX_REQUIRE_NUMBA=1`` (then that is a failure).
+under test or the package's other paths. The kernels are called as the dispatcher calls
+them, on a described call, after checking that the registry gives such a call to numba
+(``nb`` below). The module is skipped when numba is not importable, unless
+``PORTABLE_SOFTMAX_REQUIRE_NUMBA=1`` (then that is a failure).
 """
 
 from __future__ import annotations
@@ -25,9 +27,47 @@ else:
 
 import numba
 
-from portable_softmax import _config
-from portable_softmax._backends import numba as nb
+from portable_softmax import _config, _dispatch
+from portable_softmax._backends import numba as kernels
 from portable_softmax._backends.numba._exp import vexp
+from portable_softmax._lib._call import Call
+from portable_softmax._lib._describe import describe, describe_cross_entropy
+from portable_softmax._lib._labels import check_labels
+
+_VECTORS = {
+    "softmax_backward": ("y", "grad"),
+    "softmax_jvp": ("y", "tangent"),
+    "log_softmax_backward": ("logp", "grad"),
+    "log_softmax_jvp": ("logp", "tangent"),
+}
+
+
+def described(name: str, *arrays: Any, **options: Any) -> Any:
+    """The described call of the public function ``name`` (arrays in its order)."""
+    if name.startswith("cross_entropy"):
+        return check_labels(describe_cross_entropy(name, *arrays, **options))
+    if name in _VECTORS:
+        vector, primary = arrays
+        return describe(name, primary, vector, names=_VECTORS[name], **options)
+    keepdims = options.pop("keepdims", False)
+    return describe(name, *arrays, temperature=options.pop("temperature", None),
+                    keepdims=keepdims, **options)  # fmt: skip
+
+
+class _Kernels:
+    """The numba kernels called with the public functions' arguments: each call described,
+    checked to be one the registry gives numba, then run on numba's kernel directly."""
+
+    def __getattr__(self, name: str) -> Any:
+        def run(*arrays: Any, **options: Any) -> Any:
+            call = described(name, *arrays, **options)
+            assert _dispatch.NUMBA.accepts(call), f"the registry gives numba no such {name}"
+            return getattr(kernels, name)(call)
+
+        return run
+
+
+nb = _Kernels()
 
 # One xdist worker compiles the kernels once (with the numba slot, see conftest).
 pytestmark = pytest.mark.xdist_group("numba")
@@ -450,33 +490,52 @@ def test_cross_entropy_edges() -> None:
 
 
 def _declined() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    """Valid calls the registry does not give numba (the portable path serves them)."""
     x = np.ones((3, 4))
     fwd = {"axis": -1, "where": None, "temperature": None}
     labels = np.array([0, 1, 2])
     return [
         ("softmax", (x,), {**fwd, "axis": 0}),
-        ("softmax", (x,), {**fwd, "axis": 5}),
-        ("softmax", (x,), {**fwd, "axis": (0, 1)}),
-        ("softmax", (x,), {**fwd, "axis": True}),
+        ("softmax", (x,), {**fwd, "axis": (1, 0)}),  # all axes, not in order
         ("softmax", (x,), {**fwd, "where": np.ones((3, 4), bool)}),
-        ("softmax", (x,), {**fwd, "temperature": -1.0}),
         ("softmax", (x,), {**fwd, "temperature": np.array(2.0)}),
         ("softmax", (x.astype(np.float16),), fwd),
         ("softmax", (x.astype(np.int64),), fwd),
         ("softmax", (np.ones((4, 3)).T,), fwd),  # not C-contiguous
-        ("softmax", ([1.0, 2.0],), fwd),
         ("softmax", (np.ones((0, 4)),), fwd),
-        ("softmax", (np.float64(1.0),), fwd),
         ("log_softmax", (np.array(1.0),), {**fwd, "axis": None}),
+        ("softmax_backward", (np.ones((3, 4), F32), x), fwd),  # dtype mismatch
+        ("cross_entropy", (x, labels), _ce_options(where=np.ones((3, 4), bool))),
+        ("cross_entropy", (x, np.array([0, 1, 2, 0])), _ce_options(axis=0, weight=np.ones(3))),
+        ("cross_entropy", (x, labels.astype(np.uint64)), _ce_options()),
+    ]
+
+
+@pytest.mark.parametrize("case", _declined(), ids=lambda c: c[0])
+def test_the_registry_declines_what_numba_does_not_take(
+    case: tuple[str, tuple[Any, ...], dict[str, Any]],
+) -> None:
+    name, arrays, options = case
+    assert not _dispatch.NUMBA.accepts(described(name, *arrays, **options))
+
+
+def _invalid() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    x = np.ones((3, 4))
+    fwd = {"axis": -1, "where": None, "temperature": None}
+    labels = np.array([0, 1, 2])
+    return [
+        ("softmax", (x,), {**fwd, "axis": 5}),
+        ("softmax", (x,), {**fwd, "axis": True}),
+        ("softmax", (x,), {**fwd, "temperature": -1.0}),
+        ("softmax", ([1.0, 2.0],), fwd),
+        ("softmax", (np.float64(1.0),), fwd),
         ("logsumexp", (x,), {"axis": -1, "where": None, "keepdims": 1}),
         ("softmax_backward", (np.ones((3, 3)), x), fwd),  # shape mismatch
-        ("softmax_backward", (np.ones((3, 4), F32), x), fwd),  # dtype mismatch
         ("cross_entropy", (x, np.array([0, 1, 4])), _ce_options()),  # label out of range
         ("cross_entropy", (x, np.array([0, 1, 4])), _ce_options(validate=True)),
         ("cross_entropy", (x, labels), _ce_options(reduction="avg")),
         ("cross_entropy", (x, labels), _ce_options(label_smoothing=1.5)),
         ("cross_entropy", (x, labels), _ce_options(weight=np.ones(3))),
-        ("cross_entropy", (x, labels), _ce_options(where=np.ones((3, 4), bool))),
         ("cross_entropy", (x, labels.astype(F64)), _ce_options()),  # labels not integers
         ("cross_entropy", (x, np.array([0, 1])), _ce_options()),  # shape mismatch
         ("cross_entropy", (x, np.full((3, 4), 0.25)), _ce_options(ignore_index=0)),
@@ -484,10 +543,28 @@ def _declined() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     ]
 
 
-@pytest.mark.parametrize("case", _declined(), ids=lambda c: c[0])
-def test_declines_what_it_does_not_take(case: tuple[str, tuple[Any, ...], dict[str, Any]]) -> None:
+@pytest.mark.parametrize("case", _invalid(), ids=lambda c: c[0])
+def test_invalid_calls_are_refused_before_any_kernel(
+    case: tuple[str, tuple[Any, ...], dict[str, Any]],
+) -> None:
+    """Validation happens once, when the call is described (with the label check): no
+    invalid call reaches a backend, so no backend needs to decide about one."""
     name, arrays, options = case
-    assert getattr(nb, name)(*arrays, **options) is NotImplemented
+    with pytest.raises((TypeError, ValueError)):
+        described(name, *arrays, **options)
+
+
+def test_numba_takes_every_trailing_layout() -> None:
+    """All axes of a C-contiguous array (``axis=None``) are one row to the kernels."""
+    x = np.linspace(-2.0, 2.0, 24).reshape(2, 3, 4)
+    y = nb.softmax(x, axis=None, where=None, temperature=None)
+    ref = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    np.testing.assert_allclose(y, ref, rtol=8 * _eps(F64))
+    z = nb.log_softmax(x, axis=(1, 2), where=None, temperature=None)
+    flat = x.reshape(2, 12)
+    ref_z = flat - flat.max(1, keepdims=True)
+    ref_z = ref_z - np.log(np.exp(ref_z).sum(1, keepdims=True))
+    np.testing.assert_allclose(z, ref_z.reshape(x.shape), atol=16 * _eps(F64))
 
 
 def test_results_are_fresh_arrays_of_the_input_dtype() -> None:
@@ -527,7 +604,8 @@ def test_import_compiles_nothing_and_only_this_module_imports_numba() -> None:
         "assert 'numba' not in sys.modules, 'numba imported outside its backend'\n"
         "import portable_softmax._backends.numba as nb\n"
         "from portable_softmax._backends.numba import _forward, _reductions\n"
-        "assert not _forward._KERNELS and not _reductions.row_max.signatures\n"
+        "assert not _forward.forward_kernel.cache_info().currsize\n"
+        "assert not _reductions.row_max.signatures\n"
     )
     env = {**os.environ, "PORTABLE_SOFTMAX_PATH": "auto"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -539,13 +617,12 @@ def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> Non
     every kernel it uses, compiling (and saving) nothing."""
     code = (
         "import numpy as np\n"
-        "from portable_softmax._backends import numba as nb\n"
+        "import portable_softmax as ps\n"
         "x = np.ones((4, 5), np.float32)\n"
-        "nb.softmax(x, axis=-1, where=None, temperature=None)\n"
-        "nb.softmax_backward(x, x, axis=-1, where=None, temperature=None)\n"
-        "nb.cross_entropy_backward(x, np.zeros(4, np.int64), grad=None, axis=-1,"
-        " reduction='mean', weight=None, ignore_index=None, label_smoothing=0.0, where=None,"
-        " validate=None)\n"
+        "with ps.use_path('numba'):\n"
+        "    ps.softmax(x)\n"
+        "    ps.softmax_backward(x, x)\n"
+        "    ps.cross_entropy_backward(x, np.zeros(4, np.int64))\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -558,6 +635,24 @@ def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> Non
     ]  # fmt: skip
     assert "data saved" in runs[0]
     assert "data saved" not in runs[1], runs[1]
+
+
+def _rows_call(
+    function: str, rows: np.ndarray, vector: Any, temperature: Any = None, keep: bool = False
+) -> Call:
+    """A Dask tree block operation on NumPy rows, described as the tree describes it."""
+    import array_api_compat.numpy as xp
+
+    return Call(function, xp, "numpy", rows, vector, (1,), None, temperature, keep, rows.dtype,
+                rows.dtype)  # fmt: skip
+
+
+def _block_operation(function: str, rows: np.ndarray, vector: Any, *options: Any) -> Any:
+    """The numba kernel of a Dask tree block operation, after checking the registry gives
+    numba such a call."""
+    call = _rows_call(function, rows, vector, *options)
+    assert _dispatch.NUMBA.accepts(call), f"the registry gives numba no such {function}"
+    return getattr(kernels, function)(call)
 
 
 def _tree_rows(layout: str, whole: np.ndarray) -> np.ndarray:
@@ -599,13 +694,11 @@ def _tree_rows(layout: str, whole: np.ndarray) -> np.ndarray:
 def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any, layout: str) -> None:
     """The Dask tree's chunk step (``row_statistics``): per row the maximum, the sum of
     ``exp((x - m)/T)`` and the exponentials, on each layout a chunk's rows can have."""
-    from portable_softmax._backends.numba._statistics import row_statistics
-
     rng = np.random.default_rng(7)
     whole = (rng.standard_normal((37, 2 * 700)) * 40).astype(dtype)
     rows = _tree_rows(layout, whole)
     before = rows.copy()
-    found = row_statistics(rows, temperature, keep=True)
+    found = _block_operation("row_statistics", rows, None, temperature, True)
     assert found is not None
     m, s, e = found
     x = rows.astype(F64)
@@ -622,7 +715,7 @@ def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any, l
     assert np.all(np.abs(e - ref_e) <= (4 + arg) * eps * ref_e + np.finfo(dtype).tiny)
     ref_s = np.array([[math.fsum(row)] for row in ref_e])
     assert np.all(np.abs(s - ref_s) <= 8 * eps * ref_s)  # the largest term is exp(0) = 1
-    only = row_statistics(rows, temperature, keep=False)
+    only = _block_operation("row_statistics", rows, None, temperature, False)
     assert only is not None
     assert only[2] is None
     np.testing.assert_array_equal(only[1], s)
@@ -633,34 +726,30 @@ def test_tree_statistics_match_float64_reference(dtype: Any, temperature: Any, l
 def test_tree_rescale_matches_float64_reference(dtype: Any) -> None:
     """The output pass of split chunks (``rescale_rows``): ``min(e * f, 1)`` per row, in
     place, within one rounding of the float64 product; other calls are declined."""
-    from portable_softmax._backends.numba._statistics import rescale_rows
-
     rng = np.random.default_rng(8)
     e = rng.uniform(0, 1, (9, 1500)).astype(dtype)
     e[0, 0] = 1.0
     factor = rng.uniform(0.5, 2, (9, 1)).astype(dtype)
     factor[0] = np.nextafter(dtype(1), dtype(2))  # 1 * (1 + ulp) clamps to 1
     ref = np.minimum(e.astype(F64) * factor.astype(F64), 1.0)
-    out = rescale_rows(e, factor)
+    out = _block_operation("rescale_rows", e, factor)
     assert out is e
     eps = np.finfo(dtype).eps
     assert np.all(np.abs(e - ref) <= eps / 2 * ref)
     assert e.max() <= 1.0
     assert e[0, 0] == 1.0
     nan = np.array([[np.nan, 0.5]], dtype)
-    assert rescale_rows(nan, np.ones((1, 1), dtype)) is nan
+    assert _block_operation("rescale_rows", nan, np.ones((1, 1), dtype)) is nan
     assert np.isnan(nan[0, 0])  # NaN stays NaN, as with np.minimum
-    assert rescale_rows(e[:, ::2], factor) is None  # not C-contiguous: the NumPy path's
-    assert rescale_rows(e, factor.astype(F64 if dtype == F32 else F32)) is None
+    strided = _rows_call("rescale_rows", e[:, ::2], factor)
+    assert not _dispatch.NUMBA.accepts(strided)  # not C-contiguous: the NumPy path's
 
 
 @pytest.mark.parametrize("edge", [math.nan, math.inf, -math.inf])
 def test_tree_statistics_leave_edge_rows_to_the_general_step(edge: float) -> None:
     """A row whose maximum is not finite (NaN, +inf, all -inf) gives None: the caller's
     general statistics settle SPEC section 2's table for it."""
-    from portable_softmax._backends.numba._statistics import row_statistics
-
     rows = np.ones((3, 5))
     rows[1] = -math.inf if edge == -math.inf else rows[1]
     rows[1, 2] = edge
-    assert row_statistics(rows, None, keep=True) is None
+    assert _block_operation("row_statistics", rows, None, None, True) is None

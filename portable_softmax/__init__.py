@@ -15,7 +15,7 @@ array([[0.09003057, 0.24472847, 0.66524096]])
 from __future__ import annotations
 
 from ._config import get_num_threads, set_num_threads, use_path
-from ._cross_entropy import cross_entropy, cross_entropy_backward
+from ._cross_entropy import cross_entropy, cross_entropy_backward, cross_entropy_with_grad
 from ._derivatives import log_softmax_backward, log_softmax_jvp, softmax_backward, softmax_jvp
 from ._forward import log_softmax, logsumexp, softmax
 from ._layers import LogSoftmaxLayer, SoftmaxCrossEntropyLayer, SoftmaxLayer
@@ -29,6 +29,7 @@ __all__ = [
     "__version__",
     "cross_entropy",
     "cross_entropy_backward",
+    "cross_entropy_with_grad",
     "get_num_threads",
     "log_softmax",
     "log_softmax_backward",

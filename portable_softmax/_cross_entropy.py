@@ -9,18 +9,24 @@ portable implementation is ``portable_softmax._generic.cross_entropy``.
 
 from __future__ import annotations
 
-from . import _generic
+from typing import NoReturn
+
 from ._dispatch import dispatch
-from ._lib._arguments import Array, Axis
+from ._lib._arguments import Array, ArrayT, Axis
+from ._lib._describe import describe_cross_entropy, extra_positional, keyword_options
+from ._lib._labels import check_labels
 
-__all__ = ["cross_entropy", "cross_entropy_backward"]
+__all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
+
+_OPTIONS = "axis, reduction, weight, ignore_index, label_smoothing, where, validate"
 
 
+@keyword_options
 def cross_entropy(
-    logits: Array,
+    logits: ArrayT,
     target: Array,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     reduction: str = "mean",
     weight: Array | None = None,
@@ -28,7 +34,7 @@ def cross_entropy(
     label_smoothing: float = 0.0,
     where: Array | None = None,
     validate: bool | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Softmax cross-entropy: per sample ``l_n = -sum_c w_c t'_nc log softmax(logits)_nc``.
 
     Parameters
@@ -83,9 +89,10 @@ def cross_entropy(
     >>> ps.cross_entropy(logits, np.array([2, 0]), reduction="none").round(6)
     array([0.407606, 2.407606])
     """
-    return dispatch(
+    if extra:
+        raise extra_positional("cross_entropy", extra, _OPTIONS)
+    call = describe_cross_entropy(
         "cross_entropy",
-        _generic.cross_entropy,
         logits,
         target,
         axis=axis,
@@ -96,13 +103,15 @@ def cross_entropy(
         where=where,
         validate=validate,
     )
+    return dispatch(check_labels(call))  # type: ignore[no-any-return]
 
 
+@keyword_options
 def cross_entropy_backward(
-    logits: Array,
+    logits: ArrayT,
     target: Array,
     /,
-    *,
+    *extra: NoReturn,
     grad: Array | None = None,
     axis: Axis = -1,
     reduction: str = "mean",
@@ -111,7 +120,7 @@ def cross_entropy_backward(
     label_smoothing: float = 0.0,
     where: Array | None = None,
     validate: bool | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Gradient of :func:`cross_entropy` with respect to ``logits``, fused.
 
     Per sample ``p * sum_c(w_c t'_c) - w * t'`` with ``p = softmax(logits)``, divided by
@@ -143,9 +152,10 @@ def cross_entropy_backward(
     array([[ 0.09003057, -0.75527153,  0.66524096],
            [-0.90996943,  0.24472847,  0.66524096]])
     """
-    return dispatch(
+    if extra:
+        raise extra_positional("cross_entropy_backward", extra, f"grad, {_OPTIONS}")
+    call = describe_cross_entropy(
         "cross_entropy_backward",
-        _generic.cross_entropy_backward,
         logits,
         target,
         grad=grad,
@@ -157,3 +167,72 @@ def cross_entropy_backward(
         where=where,
         validate=validate,
     )
+    return dispatch(check_labels(call))  # type: ignore[no-any-return]
+
+
+@keyword_options
+def cross_entropy_with_grad(
+    logits: ArrayT,
+    target: Array,
+    /,
+    *extra: NoReturn,
+    grad: Array | None = None,
+    axis: Axis = -1,
+    reduction: str = "mean",
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Array | None = None,
+    validate: bool | None = None,
+) -> tuple[ArrayT, ArrayT]:
+    r"""The loss of :func:`cross_entropy` and its gradient, from one read of the logits.
+
+    The same as ``(cross_entropy(logits, target, ...), cross_entropy_backward(logits,
+    target, grad=grad, ...))``, with the same semantics and errors, for the price of one
+    call: the labels are checked once, and on the compiled CPU kernels the logits are read
+    once for both (the gradient is written in the same pass).
+
+    Parameters
+    ----------
+    logits, target
+        As for :func:`cross_entropy`.
+    grad : array, optional
+        Gradient with respect to the loss, as for :func:`cross_entropy_backward`.
+    axis, reduction, weight, ignore_index, label_smoothing, where, validate
+        As for :func:`cross_entropy`.
+
+    Returns
+    -------
+    loss : array
+        As :func:`cross_entropy` returns it.
+    dlogits : array
+        As :func:`cross_entropy_backward` returns it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_softmax as ps
+    >>> logits = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> loss, dlogits = ps.cross_entropy_with_grad(logits, np.array([2, 0]))
+    >>> round(float(loss), 6)
+    1.407606
+    >>> dlogits.round(6)
+    array([[ 0.045015,  0.122364, -0.16738 ],
+           [-0.454985,  0.122364,  0.33262 ]])
+    """
+    if extra:
+        raise extra_positional("cross_entropy_with_grad", extra, f"grad, {_OPTIONS}")
+    call = describe_cross_entropy(
+        "cross_entropy_with_grad",
+        logits,
+        target,
+        grad=grad,
+        axis=axis,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        where=where,
+        validate=validate,
+    )
+    return dispatch(check_labels(call))  # type: ignore[no-any-return]

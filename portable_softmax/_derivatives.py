@@ -7,22 +7,27 @@ kernels are in ``portable_softmax._generic.derivatives`` and in each backend's f
 
 from __future__ import annotations
 
-from . import _generic
+from typing import NoReturn
+
 from ._dispatch import dispatch
-from ._lib._arguments import Array, Axis
+from ._lib._arguments import Array, ArrayT, Axis
+from ._lib._describe import describe, extra_positional, keyword_options
+
+_OPTIONS = "axis, where, temperature"
 
 __all__ = ["log_softmax_backward", "log_softmax_jvp", "softmax_backward", "softmax_jvp"]
 
 
+@keyword_options
 def softmax_backward(
-    grad: Array,
-    y: Array,
+    grad: ArrayT,
+    y: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Vector-Jacobian product of softmax: ``y * (grad - sum(grad * y)) / T``.
 
     Parameters
@@ -48,19 +53,25 @@ def softmax_backward(
     >>> ps.softmax_backward(np.array([0.0, 1.0, 0.0]), y).round(6)
     array([-0.022033,  0.184836, -0.162803])
     """
-    options = {"axis": axis, "where": where, "temperature": temperature}
-    return dispatch("softmax_backward", _generic.softmax_backward, grad, y, **options)
+    if extra:
+        raise extra_positional("softmax_backward", extra, _OPTIONS)
+    names = ("y", "grad")
+    call = describe(
+        "softmax_backward", y, grad, names=names, axis=axis, where=where, temperature=temperature
+    )
+    return dispatch(call)  # type: ignore[no-any-return]
 
 
+@keyword_options
 def softmax_jvp(
-    tangent: Array,
-    y: Array,
+    tangent: ArrayT,
+    y: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Jacobian-vector product of softmax: ``y * (tangent - sum(y * tangent)) / T``.
 
     Parameters
@@ -86,19 +97,25 @@ def softmax_jvp(
     >>> bool(np.all(np.abs(t) < 1e-15))
     True
     """
-    options = {"axis": axis, "where": where, "temperature": temperature}
-    return dispatch("softmax_jvp", _generic.softmax_jvp, tangent, y, **options)
+    if extra:
+        raise extra_positional("softmax_jvp", extra, _OPTIONS)
+    names = ("y", "tangent")
+    call = describe(
+        "softmax_jvp", y, tangent, names=names, axis=axis, where=where, temperature=temperature
+    )
+    return dispatch(call)  # type: ignore[no-any-return]
 
 
+@keyword_options
 def log_softmax_backward(
-    grad: Array,
-    logp: Array,
+    grad: ArrayT,
+    logp: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Vector-Jacobian product of log_softmax: ``(grad - exp(logp) * sum(grad)) / T``.
 
     Parameters
@@ -124,19 +141,31 @@ def log_softmax_backward(
     >>> ps.log_softmax_backward(np.array([1.0, 0.0]), logp)
     array([ 0.5, -0.5])
     """
-    options = {"axis": axis, "where": where, "temperature": temperature}
-    return dispatch("log_softmax_backward", _generic.log_softmax_backward, grad, logp, **options)
+    if extra:
+        raise extra_positional("log_softmax_backward", extra, _OPTIONS)
+    names = ("logp", "grad")
+    call = describe(
+        "log_softmax_backward",
+        logp,
+        grad,
+        names=names,
+        axis=axis,
+        where=where,
+        temperature=temperature,
+    )
+    return dispatch(call)  # type: ignore[no-any-return]
 
 
+@keyword_options
 def log_softmax_jvp(
-    tangent: Array,
-    logp: Array,
+    tangent: ArrayT,
+    logp: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Jacobian-vector product of log_softmax: ``(tangent - sum(exp(logp) * tangent)) / T``.
 
     Parameters
@@ -161,5 +190,16 @@ def log_softmax_jvp(
     >>> ps.log_softmax_jvp(np.array([1.0, 0.0]), logp)
     array([ 0.5, -0.5])
     """
-    options = {"axis": axis, "where": where, "temperature": temperature}
-    return dispatch("log_softmax_jvp", _generic.log_softmax_jvp, tangent, logp, **options)
+    if extra:
+        raise extra_positional("log_softmax_jvp", extra, _OPTIONS)
+    names = ("logp", "tangent")
+    call = describe(
+        "log_softmax_jvp",
+        logp,
+        tangent,
+        names=names,
+        axis=axis,
+        where=where,
+        temperature=temperature,
+    )
+    return dispatch(call)  # type: ignore[no-any-return]

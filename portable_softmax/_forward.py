@@ -7,21 +7,24 @@ common cases (``portable_softmax._backends``), the portable kernels of
 
 from __future__ import annotations
 
-from . import _generic
+from typing import NoReturn
+
 from ._dispatch import dispatch
-from ._lib._arguments import Array, Axis
+from ._lib._arguments import Array, ArrayT, Axis
+from ._lib._describe import describe, extra_positional, keyword_options
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
 
+@keyword_options
 def softmax(
-    x: Array,
+    x: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Softmax of ``x`` over ``axis``: ``exp((x - m)/T) / sum(exp((x - m)/T))``.
 
     Parameters
@@ -57,17 +60,21 @@ def softmax(
     >>> ps.softmax(np.array([1.0, np.inf, np.inf]))
     array([0. , 0.5, 0.5])
     """
-    return dispatch("softmax", _generic.softmax, x, axis=axis, where=where, temperature=temperature)
+    if extra:
+        raise extra_positional("softmax", extra, "axis, where, temperature")
+    call = describe("softmax", x, axis=axis, where=where, temperature=temperature)
+    return dispatch(call)  # type: ignore[no-any-return]
 
 
+@keyword_options
 def log_softmax(
-    x: Array,
+    x: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
-) -> Array:
+) -> ArrayT:
     r"""Log-softmax of ``x`` over ``axis``: ``(x - m)/T - log(sum(exp((x - m)/T)))``.
 
     Parameters
@@ -100,18 +107,21 @@ def log_softmax(
     >>> ps.log_softmax(np.array([-np.inf, -np.inf]))
     array([-inf, -inf])
     """
-    generic = _generic.log_softmax
-    return dispatch("log_softmax", generic, x, axis=axis, where=where, temperature=temperature)
+    if extra:
+        raise extra_positional("log_softmax", extra, "axis, where, temperature")
+    call = describe("log_softmax", x, axis=axis, where=where, temperature=temperature)
+    return dispatch(call)  # type: ignore[no-any-return]
 
 
+@keyword_options
 def logsumexp(
-    x: Array,
+    x: ArrayT,
     /,
-    *,
+    *extra: NoReturn,
     axis: Axis = -1,
     where: Array | None = None,
     keepdims: bool = False,
-) -> Array:
+) -> ArrayT:
     r"""``log(sum(exp(x)))`` over ``axis``, computed as ``m + log(sum(exp(x - m)))``.
 
     Parameters
@@ -144,6 +154,7 @@ def logsumexp(
     >>> ps.logsumexp(np.zeros((2, 0)), axis=1)
     array([-inf, -inf])
     """
-    if not isinstance(keepdims, bool):
-        raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
-    return dispatch("logsumexp", _generic.logsumexp, x, axis=axis, where=where, keepdims=keepdims)
+    if extra:
+        raise extra_positional("logsumexp", extra, "axis, where, keepdims")
+    call = describe("logsumexp", x, axis=axis, where=where, temperature=None, keepdims=keepdims)
+    return dispatch(call)  # type: ignore[no-any-return]

@@ -9,12 +9,13 @@ of times after a ``forward``; before the first ``forward`` it raises ``RuntimeEr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from ._cross_entropy import cross_entropy, cross_entropy_backward
 from ._derivatives import log_softmax_backward, softmax_backward
 from ._forward import log_softmax, softmax
 from ._lib._arguments import Array, Axis
+from ._lib._describe import extra_positional, keyword_options
 from ._lib._targets import check_options
 
 __all__ = ["LogSoftmaxLayer", "SoftmaxCrossEntropyLayer", "SoftmaxLayer"]
@@ -28,19 +29,44 @@ def _not_yet(layer: object) -> RuntimeError:
     )
 
 
+_OTHER_NAMES = {"dim": "axis", "mask": "where", "T": "temperature", "ignore": "ignore_index"}
+"""Options by the names other libraries give them (PyTorch's ``dim``), and ours."""
+
+
+def _refuse(
+    layer: object, extra: tuple[object, ...], unknown: dict[str, object], options: str
+) -> None:
+    """A ``TypeError`` naming the layer (not a private base class) and the option to use, for
+    options given by position or under another library's name."""
+    name = type(layer).__name__
+    if extra:
+        raise extra_positional(name, extra, options)
+    if not unknown:
+        return
+    given = next(iter(unknown))
+    ours = _OTHER_NAMES.get(given)
+    hint = f"; the same option here is {ours}=" if ours else ""
+    raise TypeError(
+        f"{name}() got an unexpected keyword argument {given!r}{hint} (options: {options})"
+    )
+
+
 class _OutputLayer:
     """A layer whose backward needs only its forward output (softmax, log_softmax)."""
 
     _forward: Callable[..., Array]
     _backward: Callable[..., Array]
 
+    @keyword_options
     def __init__(
         self,
-        *,
+        *extra: NoReturn,
         axis: Axis = -1,
         where: Array | None = None,
         temperature: float | Array | None = None,
+        **unknown: object,
     ) -> None:
+        _refuse(self, extra, unknown, "axis, where, temperature")
         self.options: dict[str, Any] = {"axis": axis, "where": where, "temperature": temperature}
         self.output: Array | None = None
 
@@ -141,9 +167,10 @@ class SoftmaxCrossEntropyLayer:
            [-0.90996943,  0.24472847,  0.66524096]])
     """
 
+    @keyword_options
     def __init__(
         self,
-        *,
+        *extra: NoReturn,
         axis: Axis = -1,
         reduction: str = "mean",
         weight: Array | None = None,
@@ -151,7 +178,14 @@ class SoftmaxCrossEntropyLayer:
         label_smoothing: float = 0.0,
         where: Array | None = None,
         validate: bool | None = None,
+        **unknown: object,
     ) -> None:
+        _refuse(
+            self,
+            extra,
+            unknown,
+            "axis, reduction, weight, ignore_index, label_smoothing, where, validate",
+        )
         check_options(reduction, ignore_index, label_smoothing, validate)
         self.options: dict[str, Any] = {
             "axis": axis,

@@ -101,3 +101,4 @@ def without_cross_entropy(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.delattr(ps, "cross_entropy", raising=False)
     monkeypatch.delattr(ps, "cross_entropy_backward", raising=False)
+    monkeypatch.delattr(ps, "cross_entropy_with_grad", raising=False)

@@ -23,21 +23,73 @@ from benchmarks import gpu, gpu_check, gpu_kernels, scaling_gpu
 def test_check_cases_pass_on_a_correct_implementation() -> None:
     # The generic path in the input dtype is correct: the check's bounds must let it pass.
     for name, dtype, n, arrays, options in gpu_check.cases(np, (1, 33, 1025, 4099), ("float32",)):
-        got = np.asarray(getattr(ps, name)(*arrays, **options))
-        want = np.asarray(gpu_check._reference(ps, np, name, arrays, options), dtype=np.float64)
-        mode = gpu_check.MODES.get(name, "row")
-        assert gpu_check.compare(got, want, gpu_check.bound(dtype, n), mode, dtype) is None
+        with ps.use_path("generic"):
+            got = getattr(ps, name)(*arrays, **options)
+        want = gpu_check._reference(ps, np, name, arrays, options)
+        assert gpu_check.problem(name, got, want, dtype, n) is None, name
+
+
+def test_check_catches_a_wrong_gradient_of_the_pair() -> None:
+    name, dtype, n, arrays, options = next(
+        c for c in gpu_check.cases(np, (33,), ("float32",)) if c[0] == "cross_entropy_with_grad"
+    )
+    loss, grad = gpu_check._reference(ps, np, name, arrays, options)
+    assert gpu_check.problem(name, (loss, grad), (loss, grad), dtype, n) is None
+    found = gpu_check.problem(name, (loss, grad * 1.01), (loss, grad), dtype, n)
+    assert str(found).startswith("gradient: ")
 
 
 def test_check_cases_cover_every_function() -> None:
+    from portable_softmax import _dispatch
+
     names = {case[0] for case in gpu_check.cases(np, (7,), ("float16",))}
-    assert names == set(gpu_check.MODES) | {
-        "softmax_backward",
-        "softmax_jvp",
-        "log_softmax_backward",
-        "log_softmax_jvp",
-        "cross_entropy_backward",
-    }
+    assert names == set(_dispatch.PUBLIC) == set(_dispatch.CUPY.takes)
+
+
+def test_the_reference_is_the_generic_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    import portable_softmax._generic as generic
+
+    served: list[str] = []
+
+    def spy(original: Any) -> Any:
+        def generic_path(call: Any) -> Any:
+            served.append(call.function)
+            return original(call)
+
+        return generic_path
+
+    for name in ("softmax", "cross_entropy_with_grad"):
+        monkeypatch.setattr(generic, name, spy(getattr(generic, name)))
+    x = np.ones((4, 8))
+    with ps.use_path("numpy"):  # whatever the setting in force
+        gpu_check._reference(ps, np, "softmax", (x,), {})
+        gpu_check._reference(ps, np, "cross_entropy_with_grad", (x, np.zeros(4, np.int64)), {})
+    assert served == ["softmax", "cross_entropy_with_grad"]
+
+
+def test_described_is_the_call_the_public_function_dispatches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``gpu_check.described`` (what the GPU check hands the kernels) must be exactly the call
+    ``portable_softmax.<name>`` hands the dispatcher, for every case of the check."""
+    import portable_softmax._cross_entropy
+    import portable_softmax._derivatives
+    import portable_softmax._forward
+
+    dispatched: list[Any] = []
+    for module in (
+        portable_softmax._forward,
+        portable_softmax._derivatives,
+        portable_softmax._cross_entropy,
+    ):
+        monkeypatch.setattr(module, "dispatch", lambda call: dispatched.append(call))
+    for name, _, _, arrays, options in gpu_check.cases(np, (1, 33), ("float32", "float16")):
+        getattr(ps, name)(*arrays, **options)
+        ours = gpu_check.described(name, arrays, options)
+        theirs = dispatched.pop()
+        assert type(ours) is type(theirs)
+        for field, a, b in zip(ours._fields, ours, theirs, strict=True):
+            assert a is b or (type(a) is not np.ndarray and a == b), (name, field, a, b)
 
 
 def test_compare_catches_wrong_results() -> None:
@@ -95,8 +147,7 @@ def test_phase_commands(tmp_path: Path) -> None:
     assert env["PORTABLE_SOFTMAX_PATH"] == "generic"
     assert command[command.index("--backend") + 1] == "cupy"
     command, env = gpu.phase_command("suite-kernels", tmp_path) or ([], {})
-    assert env["PORTABLE_SOFTMAX_CUPY_KERNELS"] == "1"
-    assert env["PORTABLE_SOFTMAX_PATH"] == "cupy"
+    assert env["PORTABLE_SOFTMAX_PATH"] == "cupy"  # the one switch that sends CuPy to them
     assert command[-2:] == ["--impl", "conformance.adapters.cupy_kernels"]
     command, env = gpu.phase_command("scaling", tmp_path) or ([], {})
     assert command[1:3] == ["-m", "benchmarks.scaling_gpu"]

@@ -133,3 +133,36 @@ def accepts_backend(impl: Any, backend: Any) -> str | None:
         return None
     result = check(backend)
     return None if result is None else str(result)
+
+
+CROSS_ENTROPY_FUNCTIONS = (
+    "cross_entropy",
+    "cross_entropy_backward",
+    "cross_entropy_with_grad:loss",
+    "cross_entropy_with_grad:grad",
+)
+"""The cross-entropy functions the contract checks take, with the two outputs of
+``cross_entropy_with_grad`` as functions of their own: each has the contract of the call it
+stands for (``cross_entropy``, ``cross_entropy_backward``)."""
+
+
+def cross_entropy_function(impl: Any, name: str, *options: str) -> Any:
+    """``impl.<name>`` for a name of :data:`CROSS_ENTROPY_FUNCTIONS` (``require`` rules)."""
+    __tracebackhide__ = True
+    base, _, part = name.partition(":")
+    f = require(impl, base, *options)
+    if not part:
+        return f
+    index = 0 if part == "loss" else 1
+
+    def one_output(*args: Any, **kwargs: Any) -> Any:
+        return f(*args, **kwargs)[index]
+
+    one_output.__name__ = name
+    return one_output
+
+
+def gives_gradient(name: str) -> bool:
+    """Whether the function of :data:`CROSS_ENTROPY_FUNCTIONS` named ``name`` gives the
+    gradient (else the loss)."""
+    return name == "cross_entropy_backward" or name.endswith(":grad")

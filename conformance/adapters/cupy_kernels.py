@@ -1,14 +1,16 @@
-"""portable_softmax with the CuPy kernels first: the suite on the kernels, dispatcher or not.
+"""portable_softmax on the path setting ``cupy``: the suite grades the CuPy kernels.
 
 ``pytest conformance --backend cupy --impl conformance.adapters.cupy_kernels`` calls
-``portable_softmax._backends.cupy.<name>`` with the opt-in switched on, and
-``portable_softmax.<name>`` wherever a kernel answers ``NotImplemented`` (masks, other
-axes, bad arguments...): exactly what the dispatcher does, so the whole suite grades the
-kernels and the calls they leave to the generic path together. CuPy arrays only.
+``portable_softmax.<name>`` inside ``portable_softmax.use_path("cupy")``: the registry sends
+every call the kernels take to them (``portable_softmax._dispatch.CUPY``), the rest (masks,
+other axes, bad arguments...) to the generic path, exactly as a user's calls under that
+setting. So the whole suite grades the kernels and the calls they leave to the generic path
+together. CuPy arrays only.
 
 With ``PORTABLE_SOFTMAX_KERNEL_COUNTS=FILE`` set, how many calls each kernel served and how
-many it left to the generic path are written to FILE (JSON) at exit, so that a run shows the
-kernels were exercised, not only the fallback.
+many went elsewhere (the generic path, or an error raised before dispatch) are written to
+FILE (JSON) at exit, so that a run shows the kernels were exercised, not only the generic
+path. The kernel calls are counted where the dispatcher calls the backend's functions.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from typing import Any
 import array_api_compat
 
 import portable_softmax
-import portable_softmax._backends.cupy as _kernels
-from portable_softmax._backends.cupy._accept import ENV_KERNELS
+from portable_softmax import _dispatch
 
 __conformance_name__ = "portable_softmax[cupy kernels]"
 
@@ -48,29 +49,49 @@ def _write_counts() -> None:
 atexit.register(_write_counts)
 
 
-def _kernel_first(name: str) -> Callable[..., Any]:
-    kernel = getattr(_kernels, name)
-    generic = getattr(portable_softmax, name)
+def _counted(module: Any, name: str) -> None:
+    """The backend's ``name`` counting its calls (the dispatcher looks it up at each call)."""
+    kernel = getattr(module, name)
+    if getattr(kernel, "__wrapped__", None) is not None:
+        return
 
-    @functools.wraps(generic)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        os.environ[ENV_KERNELS] = "1"  # the opt-in, for every call graded here
-        result = kernel(*args, **kwargs)
-        if result is NotImplemented:
-            _COUNTS[f"{name} generic"] += 1
-            return generic(*args, **kwargs)
+    @functools.wraps(kernel)
+    def served(call: Any) -> Any:
         _COUNTS[f"{name} kernel"] += 1
-        return result
+        return kernel(call)
+
+    setattr(module, name, served)
+
+
+_BACKEND = _dispatch.CUPY.load()
+assert _BACKEND is not None, "the CuPy backend needs no optional library"
+for _name in _dispatch.CUPY.takes:
+    _counted(_BACKEND, _name)
+
+
+def _on_the_kernels(name: str) -> Callable[..., Any]:
+    public = getattr(portable_softmax, name)
+
+    @functools.wraps(public)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        served = _COUNTS[f"{name} kernel"]
+        try:
+            with portable_softmax.use_path("cupy"):
+                return public(*args, **kwargs)
+        finally:
+            if _COUNTS[f"{name} kernel"] == served:
+                _COUNTS[f"{name} generic"] += 1
 
     return call
 
 
-softmax = _kernel_first("softmax")
-log_softmax = _kernel_first("log_softmax")
-logsumexp = _kernel_first("logsumexp")
-softmax_backward = _kernel_first("softmax_backward")
-softmax_jvp = _kernel_first("softmax_jvp")
-log_softmax_backward = _kernel_first("log_softmax_backward")
-log_softmax_jvp = _kernel_first("log_softmax_jvp")
-cross_entropy = _kernel_first("cross_entropy")
-cross_entropy_backward = _kernel_first("cross_entropy_backward")
+softmax = _on_the_kernels("softmax")
+log_softmax = _on_the_kernels("log_softmax")
+logsumexp = _on_the_kernels("logsumexp")
+softmax_backward = _on_the_kernels("softmax_backward")
+softmax_jvp = _on_the_kernels("softmax_jvp")
+log_softmax_backward = _on_the_kernels("log_softmax_backward")
+log_softmax_jvp = _on_the_kernels("log_softmax_jvp")
+cross_entropy = _on_the_kernels("cross_entropy")
+cross_entropy_backward = _on_the_kernels("cross_entropy_backward")
+cross_entropy_with_grad = _on_the_kernels("cross_entropy_with_grad")

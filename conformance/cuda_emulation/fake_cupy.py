@@ -1,11 +1,17 @@
 """A stand-in ``cupy`` on NumPy whose RawModule launches the emulated kernels (emulate.cpp).
 
-Enough of CuPy for ``portable_softmax._backends.cupy._kernels`` and ``benchmarks.gpu_check``
-to run unchanged on the CPU: arrays are NumPy arrays with CuPy's ``.data.ptr`` and
-``.device``; ``RawModule.get_function(name)`` returns a launcher that maps the name
-expression and CuPy-style arguments onto the emulator's C entry points. So the host glue
-(argument order and types, shared-memory opt-in, the cross-entropy reductions) runs as
-written, against the kernels' own code; only the GPU itself is missing.
+Enough of CuPy for the CuPy backend (``portable_softmax._backends.cupy`` and its
+``_kernels``) and ``benchmarks.gpu_check`` to run unchanged on the CPU: arrays are NumPy
+arrays with CuPy's ``.data.ptr`` and ``.device``; ``RawModule.get_function(name)`` returns a
+launcher that maps the name expression and CuPy-style arguments onto the emulator's C entry
+points. So the host glue (the call's fields to kernel arguments, argument order and types,
+shared-memory opt-in, the cross-entropy reductions) runs as written, against the kernels' own
+code; only the GPU itself is missing.
+
+The public functions cannot take these arrays for CuPy's (they are NumPy arrays to
+``array_api_compat``, and the validation views them as plain ndarrays): :func:`cupy_calls`
+turns the described calls of ``gpu_check.described`` into the calls the registry would
+describe for CuPy arrays of the same memory.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import ctypes
 import re
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -134,6 +140,29 @@ def module(lib: Any) -> tuple[types.ModuleType, list[str]]:
     cp.RawModule = lambda **kw: _RawModule(lib, calls, **kw)  # type: ignore[attr-defined]
     cp.cuda = types.SimpleNamespace(Device=_Device)  # type: ignore[attr-defined]
     return cp, calls
+
+
+_ARRAY_FIELDS = ("x", "vector", "where", "logits", "target", "weight", "grad")
+
+
+def cupy_call(call: Any) -> Any:
+    """``call`` (described from NumPy views) as it would be described for CuPy arrays: the
+    library ``cupy``, each array the stand-in's view of the same memory."""
+    arrays = {
+        name: _wrap(getattr(call, name))
+        for name in _ARRAY_FIELDS
+        if name in call._fields and isinstance(getattr(call, name), np.ndarray)
+    }
+    return call._replace(library="cupy", **arrays)
+
+
+def cupy_calls(described: Callable[..., Any]) -> Callable[..., Any]:
+    """``gpu_check.described`` whose calls are :func:`cupy_call`'s."""
+
+    def describe(*args: Any, **kwargs: Any) -> Any:
+        return cupy_call(described(*args, **kwargs))
+
+    return describe
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._lib._arguments import Array, Axis
+from .._lib._arguments import Array
+from .._lib._call import Call
 from .._lib._slices import Slices, prepare
 from .reductions import accurate_sum
 from .run import run
@@ -19,6 +20,8 @@ from .run import run
 __all__ = [
     "log_softmax_backward",
     "log_softmax_jvp",
+    "log_softmax_jvp_kernel",
+    "log_softmax_vjp_kernel",
     "softmax_backward",
     "softmax_jvp",
     "softmax_product_kernel",
@@ -32,94 +35,42 @@ def softmax_product_kernel(slices: Slices, y: Array, v: Array) -> Array:
     return slices.divide_by_temperature(slices.zero_masked(out))
 
 
-def _log_softmax_vjp_kernel(slices: Slices, logp: Array, g: Array) -> Array:
+def log_softmax_vjp_kernel(slices: Slices, logp: Array, g: Array) -> Array:
     xp = slices.xp
     g = slices.zero_masked(g)
     out = g - xp.exp(logp) * accurate_sum(xp, g, slices.axes)
     return slices.divide_by_temperature(slices.zero_masked(out))
 
 
-def _log_softmax_jvp_kernel(slices: Slices, logp: Array, t: Array) -> Array:
+def log_softmax_jvp_kernel(slices: Slices, logp: Array, t: Array) -> Array:
     xp = slices.xp
     weighted = slices.zero_masked(xp.exp(logp) * t)
     out = t - accurate_sum(xp, weighted, slices.axes)
     return slices.divide_by_temperature(slices.zero_masked(out))
 
 
-def _apply(
-    kernel: Callable[[Slices, Array, Array], Array],
-    names: tuple[str, str],
-    vector: Array,
-    primary: Array,
-    axis: Axis,
-    where: Array | None,
-    temperature: float | Array | None,
-) -> Array:
-    vector_name, primary_name = names
-    slices, (primary, vector) = prepare(
-        primary_name,
-        primary,
-        axis=axis,
-        where=where,
-        temperature=temperature,
-        companions={vector_name: vector},
-    )
+def _apply(kernel: Callable[[Slices, Array, Array], Array], call: Call) -> Array:
+    slices, (primary, vector) = prepare(call, call.x, call.vector)
     if slices.empty:
         return slices.finish(vector)
     return slices.finish(run(kernel, slices, primary, vector))
 
 
-def softmax_backward(
-    grad: Array,
-    y: Array,
-    /,
-    *,
-    axis: Axis,
-    where: Array | None,
-    temperature: float | Array | None,
-) -> Array:
+def softmax_backward(call: Call) -> Array:
     """:func:`portable_softmax.softmax_backward` on the portable path."""
-    names = ("grad", "y")
-    return _apply(softmax_product_kernel, names, grad, y, axis, where, temperature)
+    return _apply(softmax_product_kernel, call)
 
 
-def softmax_jvp(
-    tangent: Array,
-    y: Array,
-    /,
-    *,
-    axis: Axis,
-    where: Array | None,
-    temperature: float | Array | None,
-) -> Array:
+def softmax_jvp(call: Call) -> Array:
     """:func:`portable_softmax.softmax_jvp` on the portable path."""
-    names = ("tangent", "y")
-    return _apply(softmax_product_kernel, names, tangent, y, axis, where, temperature)
+    return _apply(softmax_product_kernel, call)
 
 
-def log_softmax_backward(
-    grad: Array,
-    logp: Array,
-    /,
-    *,
-    axis: Axis,
-    where: Array | None,
-    temperature: float | Array | None,
-) -> Array:
+def log_softmax_backward(call: Call) -> Array:
     """:func:`portable_softmax.log_softmax_backward` on the portable path."""
-    names = ("grad", "logp")
-    return _apply(_log_softmax_vjp_kernel, names, grad, logp, axis, where, temperature)
+    return _apply(log_softmax_vjp_kernel, call)
 
 
-def log_softmax_jvp(
-    tangent: Array,
-    logp: Array,
-    /,
-    *,
-    axis: Axis,
-    where: Array | None,
-    temperature: float | Array | None,
-) -> Array:
+def log_softmax_jvp(call: Call) -> Array:
     """:func:`portable_softmax.log_softmax_jvp` on the portable path."""
-    names = ("tangent", "logp")
-    return _apply(_log_softmax_jvp_kernel, names, tangent, logp, axis, where, temperature)
+    return _apply(log_softmax_jvp_kernel, call)

@@ -14,7 +14,8 @@ from types import ModuleType
 
 import array_api_compat
 
-from .._lib._arguments import Array, Axis
+from .._lib._arguments import Array
+from .._lib._call import Call
 from .._lib._slices import Slices, prepare
 from .reductions import accurate_sum
 from .run import run
@@ -67,33 +68,29 @@ def logsumexp_kernel(slices: Slices, x: Array) -> Array:
     return m + xp.where(positive, xp.log(xp.where(positive, total, 1.0)), -math.inf)
 
 
-def softmax(
-    x: Array, /, *, axis: Axis, where: Array | None, temperature: float | Array | None
-) -> Array:
+def softmax(call: Call) -> Array:
     """:func:`portable_softmax.softmax` on the portable path."""
-    slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=temperature)
+    slices, (x,) = prepare(call, call.x)
     if slices.empty:
         return slices.finish(x)
     return slices.finish(run(softmax_kernel, slices, x))
 
 
-def log_softmax(
-    x: Array, /, *, axis: Axis, where: Array | None, temperature: float | Array | None
-) -> Array:
+def log_softmax(call: Call) -> Array:
     """:func:`portable_softmax.log_softmax` on the portable path."""
-    slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=temperature)
+    slices, (x,) = prepare(call, call.x)
     if slices.empty:
         return slices.finish(x)
     return slices.finish(run(log_softmax_kernel, slices, x))
 
 
-def logsumexp(x: Array, /, *, axis: Axis, where: Array | None, keepdims: bool) -> Array:
+def logsumexp(call: Call) -> Array:
     """:func:`portable_softmax.logsumexp` on the portable path."""
-    slices, (x,) = prepare("x", x, axis=axis, where=where, temperature=None)
+    slices, (x,) = prepare(call, call.x)
     if slices.empty:
         xp = slices.xp
         shape = tuple(1 if i in slices.axes else n for i, n in enumerate(x.shape))
         out = xp.full(shape, -math.inf, dtype=x.dtype, device=array_api_compat.device(x))
     else:
-        out = run(logsumexp_kernel, slices, x, reduces=True)
-    return slices.finish(out, reduced=True, keepdims=keepdims)
+        out = run(logsumexp_kernel, slices, x)
+    return slices.finish(out, reduced=True, keepdims=call.keepdims)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import array_api_compat
-
 from .._lib._arguments import Array
 
 _NATIVE_LEAF = 8
@@ -33,16 +31,15 @@ def _native_is_pairwise(a: Array, axes: tuple[int, ...]) -> bool:
     trailing = axes == tuple(range(a.ndim - len(axes), a.ndim))
     if not trailing:
         return False
-    if array_api_compat.is_numpy_array(a):
+    # The array's library by its type's module (array_api_compat's tests are lru-cached
+    # functions, which torch.compile warns about).
+    library = type(a).__module__.partition(".")[0]
+    if library == "numpy":
         # Pairwise only when the reduced block is contiguous in memory.
         return bool(a.flags.c_contiguous)
     # CuPy reduces in a tree of thread blocks, PyTorch with cascade sums, Dask per chunk
     # with NumPy (chunks are C-ordered); array-api-strict and JAX get the fold.
-    return (
-        array_api_compat.is_cupy_array(a)
-        or array_api_compat.is_torch_array(a)
-        or array_api_compat.is_dask_array(a)
-    )
+    return library in ("cupy", "torch", "dask")
 
 
 def _folded_sum(xp: ModuleType, a: Array, axis: int) -> Array:

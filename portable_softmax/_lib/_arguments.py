@@ -8,30 +8,106 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import array_api_compat
 
 Array = Any
-"""Any array that ``array_api_compat.array_namespace`` recognises."""
+"""Inside the package: any array that ``array_api_compat.array_namespace`` recognises."""
 
 Axis = int | tuple[int, ...] | None
 
 
-def namespace_of(**named: object) -> ModuleType:
-    """Return the array namespace shared by the named arrays, skipping ``None`` values.
+class ArrayLike(Protocol):
+    """What the public functions need of an array, for type checkers: the array API's
+    metadata. NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict arrays all have it."""
+
+    @property
+    def dtype(self) -> Any: ...
+
+    @property
+    def shape(self) -> Any: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+
+ArrayT = TypeVar("ArrayT", bound=ArrayLike)
+"""The public functions return arrays of the library (the type) they were given."""
+
+_PRIMARY = ("x", "y", "logp", "grad", "tangent", "logits")
+"""Arrays whose masked entries ``where`` can leave out."""
+
+
+def _plain(function: str, name: str, value: object) -> object:
+    """``value``, or its plain ndarray view for an ndarray subclass; a masked array raises.
+
+    A mask must never be silently ignored, and this package reads masks from ``where`` only.
+    NumPy is looked up, never imported: a NumPy subclass exists only if NumPy was imported.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None or type(value) is numpy.ndarray or not isinstance(value, numpy.ndarray):
+        return value
+    if isinstance(value, numpy.ma.MaskedArray):
+        if name in _PRIMARY:
+            fix = (
+                f"pass its data, and its mask as where: np.ma.getdata({name}) with "
+                f"where=~np.ma.getmaskarray({name})"
+            )
+        elif name == "target":
+            fix = (
+                "give masked labels a value to skip instead, e.g. target.filled(-100) with "
+                "ignore_index=-100"
+            )
+        else:
+            fix = f"pass np.ma.getdata({name}) (or {name}.filled(value))"
+        raise TypeError(
+            f"{name} is a numpy.ma.MaskedArray, whose mask {function} would not see; {fix}"
+        )
+    return numpy.asarray(value)
+
+
+_TRACED_LIBRARIES: dict[str, ModuleType] = {}
+"""Namespaces of the libraries whose calls ``torch.compile`` traces (PyTorch), once seen:
+``array_api_compat``'s type tests are ``functools.lru_cache`` functions, which Dynamo warns
+about, so calls whose arrays are all of such a library take their namespace from here."""
+
+
+def _traced_library(named: dict[str, object]) -> ModuleType | None:
+    namespace = None
+    for value in named.values():
+        if value is None:
+            continue
+        found = _TRACED_LIBRARIES.get(type(value).__module__.partition(".")[0])
+        if found is None or (namespace is not None and found is not namespace):
+            return None
+        namespace = found
+    return namespace
+
+
+def namespace_of(function: str, **named: object) -> tuple[ModuleType, dict[str, Any]]:
+    """The array namespace shared by the named arrays (``None`` values skipped), and the
+    arrays themselves with ndarray subclasses as plain ndarrays.
 
     Raises
     ------
     TypeError
-        If a value is not an array, or the arrays come from different libraries.
+        If a value is not an array, is a masked array, or the arrays come from different
+        libraries.
     """
+    known = _traced_library(named)
+    if known is not None:
+        return known, dict(named)
     arrays = []
+    plain: dict[str, Any] = {}
     for name, value in named.items():
         if value is None:
+            plain[name] = None
             continue
+        value = plain[name] = _plain(function, name, value)
         if not array_api_compat.is_array_api_obj(value):
             raise TypeError(
                 f"{name} must be an array (NumPy, CuPy, PyTorch, JAX, Dask, array-api-strict), "
@@ -39,7 +115,7 @@ def namespace_of(**named: object) -> ModuleType:
             )
         arrays.append(value)
     try:
-        return array_api_compat.array_namespace(*arrays)
+        xp = array_api_compat.array_namespace(*arrays)
     except TypeError as error:
         kinds = ", ".join(
             f"{name}: {type(value).__module__}.{type(value).__name__}"
@@ -50,6 +126,9 @@ def namespace_of(**named: object) -> ModuleType:
             f"all arrays must come from one array library, got {kinds}; "
             "convert them to the library of the first argument"
         ) from error
+    if array_api_compat.is_torch_namespace(xp):
+        _TRACED_LIBRARIES["torch"] = xp
+    return xp, plain
 
 
 def default_float(xp: ModuleType, x: Array) -> Any:
@@ -139,10 +218,10 @@ def broadcasts_to(shape: tuple[Any, ...], target: tuple[Any, ...]) -> bool:
     return True
 
 
-def check_where(xp: ModuleType, where: Array | None, shape: tuple[Any, ...]) -> Array | None:
-    """Validate a boolean mask that must broadcast to ``shape``; return it broadcast."""
+def check_where(xp: ModuleType, where: Array | None, shape: tuple[Any, ...]) -> None:
+    """Validate a boolean mask that must broadcast to ``shape``."""
     if where is None:
-        return None
+        return
     if not xp.isdtype(where.dtype, "bool"):
         raise TypeError(
             f"where must be a boolean array, got dtype {where.dtype}; "
@@ -153,16 +232,12 @@ def check_where(xp: ModuleType, where: Array | None, shape: tuple[Any, ...]) -> 
             f"where has shape {tuple(where.shape)}, which does not broadcast to the input's "
             f"shape {shape}; give it the input's shape or size-1 axes"
         )
-    return xp.broadcast_to(where, shape)
 
 
 def check_temperature(
-    xp: ModuleType,
-    temperature: object,
-    keep_shape: tuple[Any, ...],
-    dtype: Any,
+    xp: ModuleType, temperature: object, keep_shape: tuple[Any, ...]
 ) -> Array | float | None:
-    """Validate the temperature; return None, a Python float, or an array cast to ``dtype``.
+    """Validate the temperature; return None (for T = 1), a Python float, or the array.
 
     A Python number must be positive and finite. An array must broadcast to ``keep_shape``
     (the input's shape with size 1 on every reduced axis); its values are not inspected
@@ -196,7 +271,7 @@ def check_temperature(
             f"{keep_shape} (the input's shape with size 1 on the reduced axes); "
             "give it size 1 on every reduced axis"
         )
-    return xp.astype(temperature_array, dtype)
+    return temperature_array
 
 
 def check_same_shape(first: Array, second: Array, *, first_name: str, second_name: str) -> None:

@@ -1,10 +1,11 @@
-"""Turn validated arguments into the slices a function reduces over, and back.
+"""Turn a described call into the slices the portable kernels reduce over, and back.
 
-Every public function reduces over some axes of one primary array (``x``, ``y`` or ``logp``)
-with optional companions of the same shape (``grad``, ``tangent``). ``prepare`` validates
-them once, casts them to the compute dtype and maps ``axis=()`` (every element its own
-slice, including 0-d input) onto a trailing length-1 axis, so the numerical code only ever
-sees a non-empty tuple of axes. ``Slices.finish`` undoes both.
+Every function reduces over some axes of one primary array (``x``, ``y``, ``logp`` or the
+logits) with optional companions of the same shape (``grad``, ``tangent``, probabilities).
+:func:`prepare` casts them to the compute dtype, broadcasts the mask and maps ``axis=()``
+(every element its own slice, including 0-d input) onto a trailing length-1 axis, so the
+numerical code only ever sees a non-empty tuple of axes. ``Slices.finish`` undoes both. The
+call was validated when it was described: nothing here checks anything.
 """
 
 from __future__ import annotations
@@ -14,15 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ._arguments import (
-    Array,
-    check_same_shape,
-    check_temperature,
-    check_where,
-    floating_dtypes,
-    namespace_of,
-    normalize_axis,
-)
+from ._arguments import Array
 
 
 @dataclass(frozen=True)
@@ -96,40 +89,17 @@ class Slices:
         return out
 
 
-def prepare(
-    primary_name: str,
-    primary: object,
-    *,
-    axis: object,
-    where: object,
-    temperature: object,
-    companions: dict[str, object] | None = None,
-) -> tuple[Slices, list[Array]]:
-    """Validate the arguments; return the slices and the arrays in the compute dtype.
-
-    The returned list holds the primary array first, then the companions in order.
-    """
-    companions = companions or {}
-    temperature_array = None if isinstance(temperature, (int, float)) else temperature
-    xp = namespace_of(
-        **{primary_name: primary},
-        **companions,
-        where=where,
-        temperature=temperature_array,
-    )
-    x: Array = primary
-    compute_dtype, result_dtype = floating_dtypes(xp, x, name=primary_name)
-    for name, companion in companions.items():
-        check_same_shape(companion, x, first_name=name, second_name=primary_name)
-        if xp.isdtype(companion.dtype, "complex floating"):  # type: ignore[attr-defined]
-            raise TypeError(f"{name} has complex dtype {companion.dtype}; pass a real array")  # type: ignore[attr-defined]
-    shape = tuple(x.shape)
-    axes = normalize_axis(axis, x.ndim)
-    keep_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
-    mask = check_where(xp, where, shape)
-    t = check_temperature(xp, temperature, keep_shape, compute_dtype)
-    arrays = [_cast(xp, a, compute_dtype) for a in (x, *companions.values())]
-
+def prepare(call: Any, primary: Array, *companions: Array) -> tuple[Slices, list[Array]]:
+    """The slices of ``call`` and its arrays (``primary`` first) in the compute dtype."""
+    xp = call.xp
+    dtype = call.compute_dtype
+    arrays = [_cast(xp, a, dtype) for a in (primary, *companions)]
+    shape = tuple(primary.shape)
+    mask = None if call.where is None else xp.broadcast_to(call.where, shape)
+    t = getattr(call, "temperature", None)
+    if t is not None and not isinstance(t, float):
+        t = _cast(xp, t, dtype)
+    axes = call.axes
     added_axis = not axes
     if added_axis:
         arrays = [a[..., None] for a in arrays]
@@ -138,7 +108,7 @@ def prepare(
             t = t[..., None]
         axes = (len(shape),)
     empty = any(arrays[0].shape[i] == 0 for i in axes)
-    return Slices(xp, axes, mask, t, result_dtype, added_axis, empty), arrays
+    return Slices(xp, axes, mask, t, call.result_dtype, added_axis, empty), arrays
 
 
 def _cast(xp: ModuleType, a: Any, dtype: Any) -> Array:

@@ -1,17 +1,13 @@
-"""Checking the cross-entropy arguments: target, weight, grad, options and label validation.
+"""Checking the cross-entropy arguments from metadata: options, target, weight and grad.
 
-Everything here looks at metadata (type, shape, dtype), except :func:`check_labels`, the one
-documented place that reads label values: on eager CPU arrays by default, everywhere with
-``validate=True``, and never on lazy or traced arrays (where it raises instead).
+Everything here looks at types, shapes, dtypes and option values; the labels' values are
+read in one place only, ``_lib._labels``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
-
-import array_api_compat
 
 from ._arguments import Array
 
@@ -155,96 +151,3 @@ def check_grad(grad: Array | None, loss_shape: tuple[int, ...], reduction: str) 
             f"grad has shape {tuple(grad.shape)} but the loss of reduction={reduction!r} has "
             f"shape {loss_shape}; pass the gradient of the loss (or None for ones)"
         )
-
-
-def labels_in_range(xp: ModuleType, labels: Array, classes: int, ignore_index: int | None) -> Array:
-    """Boolean per sample: the label is a class index (or the ignored label)."""
-    ok = (labels >= 0) & (labels < classes)
-    return ok if ignore_index is None else ok | (labels == ignore_index)
-
-
-def _is_traced(x: Array) -> bool:
-    """JAX tracers (inside jit/grad/vmap) and Dask arrays cannot be read without computing."""
-    if array_api_compat.is_dask_array(x):
-        return True
-    if array_api_compat.is_jax_array(x):
-        import jax
-
-        return isinstance(x, jax.core.Tracer)
-    return False
-
-
-def is_eager_cpu(x: Array) -> bool:
-    """NumPy, array-api-strict and PyTorch CPU arrays: reading a label costs no sync."""
-    if array_api_compat.is_numpy_array(x) or array_api_compat.is_array_api_strict_namespace(
-        array_api_compat.array_namespace(x)
-    ):
-        return True
-    return array_api_compat.is_torch_array(x) and x.device.type == "cpu"
-
-
-def wants_check(validate: bool | None, target: Array) -> bool:
-    """Whether to read the labels now; ``validate=True`` on lazy arrays is an error."""
-    if validate is False:
-        return False
-    if validate is None:
-        return is_eager_cpu(target)
-    if _is_traced(target):
-        raise ValueError(
-            f"validate=True reads the label values, but target is a {_kind(target)} "
-            "(lazy or traced) whose values are not available without computing it; pass "
-            "validate=False (invalid samples then give NaN) or check the labels beforehand"
-        )
-    return True
-
-
-def _kind(x: Array) -> str:
-    return f"{type(x).__module__.split('.')[0]} {type(x).__name__}"
-
-
-def raise_first_bad(xp: ModuleType, labels: Array, bad: Array, what: str) -> None:
-    """Raise ValueError naming the first label flagged in ``bad`` (one host read)."""
-    flat = xp.reshape(bad, (-1,))
-    if not bool(xp.any(flat)):
-        return
-    first = int(xp.argmax(xp.astype(flat, xp.int8)))
-    try:
-        value = int(xp.reshape(labels, (-1,))[first])
-    except RuntimeError:  # torch cannot read a uint64 above int64's maximum into Python
-        value = int(xp.reshape(xp.astype(labels, xp.int64), (-1,))[first]) % 2**64
-    index = _unravel(first, tuple(labels.shape))
-    raise ValueError(
-        f"target holds label {value} at sample {index}, {what}; fix the label, pass "
-        f"ignore_index={value} to skip such samples, or validate=False to get NaN for them"
-    )
-
-
-def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    index = []
-    for n in reversed(shape):
-        index.append(flat % n)
-        flat //= n
-    return tuple(reversed(index))
-
-
-def as_floating(xp: ModuleType, a: Array, dtype: Any) -> Array:
-    """``a`` in the compute dtype (no copy when it already is)."""
-    return a if a.dtype == dtype else xp.astype(a, dtype)
-
-
-def signed_labels(xp: ModuleType, labels: Array) -> Array:
-    """Labels as the widest signed integer, so comparisons never wrap (uint8 vs -100)."""
-    wide = xp.int64
-    if array_api_compat.is_jax_namespace(xp):
-        import jax
-
-        wide = jax.dtypes.canonicalize_dtype(wide)  # int32 unless x64 is enabled
-    signed = labels if labels.dtype == wide else xp.astype(labels, wide)
-    if (
-        xp.isdtype(labels.dtype, "unsigned integer")
-        and xp.iinfo(labels.dtype).max > xp.iinfo(wide).max
-    ):
-        # Labels above the signed maximum wrapped negative and could pass for ignore_index:
-        # no class is that large, so the signed maximum keeps them invalid.
-        signed = xp.where(signed < 0, xp.asarray(xp.iinfo(wide).max, dtype=wide), signed)
-    return signed

@@ -1,183 +1,127 @@
-"""Fused CUDA kernels for CuPy arrays: the public functions, or ``NotImplemented``.
+"""Fused CUDA kernels behind the public functions, for CuPy arrays. UNVERIFIED.
 
-**Opt-in and unverified.** Every function here returns ``NotImplemented`` at once unless the
-environment variable ``PORTABLE_SOFTMAX_CUPY_KERNELS=1`` is set (read at every call), so by
-default CuPy arrays take the generic array-API path. The kernels (``kernels.cu``) compile
-for sm_75 and sm_90 without warnings (``nox -s cuda-compile``) but have not yet run on a
-GPU: no result of theirs has been checked against the conformance suite.
+**Unverified, hence not automatic.** The kernels (``kernels.cu``) compile for sm_75 and
+sm_90 without warnings (``nox -s cuda-compile``) and run on the CPU by emulation against the
+generic path (``conformance/test_cupy_emulated.py``), but they have never run on a GPU: no
+result of theirs from a card has been checked. So the registry
+(``portable_softmax._dispatch.CUPY``) keeps them out of ``auto``; CuPy arrays take them only
+under the path setting ``cupy`` (``use_path("cupy")``, ``PORTABLE_SOFTMAX_PATH=cupy``).
 
-The dispatcher calls ``portable_softmax._backends.cupy.<name>`` for CuPy arrays with the
-public signature; a result is the answer, ``NotImplemented`` sends the call to the generic
-path. The kernels take a C-contiguous float16, bfloat16, float32 or float64 array with the
-slice on its last axis, no ``where``, a plain float temperature (or None) and, for
-cross-entropy, integer labels with ``validate`` None or False (invalid labels give NaN, as
-the generic path does on CuPy); anything else, every invalid argument included, is
-``NotImplemented``, so the generic path raises the documented errors. Nothing synchronises
-host and device. CuPy is imported only when a kernel runs.
+Each function takes a described call that the registry found within the kernels' reach:
+C-contiguous, non-empty float16, bfloat16, float32 or float64 CuPy arrays reduced over the
+last axis only, no ``where``, the temperature None or a positive float; for cross-entropy,
+integer labels (and ``ignore_index``) that fit int64 with the classes on the last axis, any
+``weight``, ``label_smoothing``, reduction and ``grad``. The labels were checked before
+dispatch where the ``validate`` rule says to read them (``validate=True`` on CuPy); the
+kernels mark invalid samples NaN in any case, as the generic path does. A function never
+validates and never raises a user-facing error: where no launch fits the device (a warp size
+other than 32, blocks under 128 threads, rows of 2**31 entries or more) it runs the call on
+the generic path. Nothing synchronises host and device. CuPy is imported only when a kernel
+runs (``_kernels``), never by importing this package.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from . import _accept
+from ... import _generic
+from ..._lib._call import FUNCTIONS, Call, CrossEntropyCall
 
-__all__ = [
-    "cross_entropy",
-    "cross_entropy_backward",
-    "log_softmax",
-    "log_softmax_backward",
-    "log_softmax_jvp",
-    "logsumexp",
-    "softmax",
-    "softmax_backward",
-    "softmax_jvp",
-]
+__all__ = [*FUNCTIONS]  # a kernel for every public function
 
 
-def _forward(op: int, x: Any, axis: object, where: object, temperature: object) -> Any:
-    if not _accept.enabled() or where is not None:
-        return NotImplemented
-    t = _accept.plain_temperature(temperature)
-    shape = _accept.rows_of(x, axis)
-    if t is None or shape is None:
-        return NotImplemented
+def _rows(x: Any) -> tuple[int, int]:
+    """``(rows, n)``: the slices along the last axis (the only one the registry takes)."""
+    shape = x.shape
+    return math.prod(int(s) for s in shape[:-1]), int(shape[-1])
+
+
+def _temperature(call: Call) -> float:
+    t = call.temperature
+    return 1.0 if t is None else float(t)
+
+
+def _served(call: Call | CrossEntropyCall, result: Any) -> Any:
+    """The kernels' result, or the generic path's where no launch fit the device."""
+    if result is NotImplemented:
+        return getattr(_generic, call.function)(call)
+    return result
+
+
+def _forward(call: Call, op: int) -> Any:
     from . import _kernels
 
-    return _kernels.forward(x, op, t, *shape, keepdims=False)
+    x = call.x
+    out = _kernels.forward(x, op, _temperature(call), *_rows(x), keepdims=call.keepdims)
+    return _served(call, out)
 
 
-def softmax(x: Any, /, *, axis: object = -1, where: Any = None, temperature: Any = None) -> Any:
-    """:func:`portable_softmax.softmax` on the kernels, or ``NotImplemented``."""
-    return _forward(0, x, axis, where, temperature)
+def softmax(call: Call) -> Any:
+    """:func:`portable_softmax.softmax` on the kernels."""
+    return _forward(call, 0)
 
 
-def log_softmax(x: Any, /, *, axis: object = -1, where: Any = None, temperature: Any = None) -> Any:
-    """:func:`portable_softmax.log_softmax` on the kernels, or ``NotImplemented``."""
-    return _forward(1, x, axis, where, temperature)
+def log_softmax(call: Call) -> Any:
+    """:func:`portable_softmax.log_softmax` on the kernels."""
+    return _forward(call, 1)
 
 
-def logsumexp(x: Any, /, *, axis: object = -1, where: Any = None, keepdims: bool = False) -> Any:
-    """:func:`portable_softmax.logsumexp` on the kernels, or ``NotImplemented``."""
-    if not _accept.enabled() or where is not None or not isinstance(keepdims, bool):
-        return NotImplemented
-    shape = _accept.rows_of(x, axis)
-    if shape is None:
-        return NotImplemented
+def logsumexp(call: Call) -> Any:
+    """:func:`portable_softmax.logsumexp` on the kernels (``keepdims`` from the call)."""
+    return _forward(call, 2)
+
+
+def _derivative(call: Call, op: int) -> Any:
     from . import _kernels
 
-    return _kernels.forward(x, 2, 1.0, *shape, keepdims=keepdims)
+    primal = call.x
+    out = _kernels.derivative(primal, call.vector, op, _temperature(call), *_rows(primal))
+    return _served(call, out)
 
 
-def _derivative(
-    op: int, vector: Any, primal: Any, axis: object, where: object, temperature: object
-) -> Any:
-    if not _accept.enabled() or where is not None:
-        return NotImplemented
-    t = _accept.plain_temperature(temperature)
-    shape = _accept.rows_of(primal, axis)
-    if t is None or shape is None or not _accept.same_layout(primal, vector):
-        return NotImplemented
+def softmax_backward(call: Call) -> Any:
+    """:func:`portable_softmax.softmax_backward` on the kernels."""
+    return _derivative(call, 0)
+
+
+def softmax_jvp(call: Call) -> Any:
+    """:func:`portable_softmax.softmax_jvp` on the kernels (the softmax Jacobian is
+    symmetric: the backward pass's formula)."""
+    return _derivative(call, 0)
+
+
+def log_softmax_backward(call: Call) -> Any:
+    """:func:`portable_softmax.log_softmax_backward` on the kernels."""
+    return _derivative(call, 1)
+
+
+def log_softmax_jvp(call: Call) -> Any:
+    """:func:`portable_softmax.log_softmax_jvp` on the kernels."""
+    return _derivative(call, 2)
+
+
+def cross_entropy(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy` on the kernels (integer labels)."""
     from . import _kernels
 
-    return _kernels.derivative(primal, vector, op, t, *shape)
+    return _served(call, _kernels.cross_entropy(call))
 
 
-def softmax_backward(
-    grad: Any, y: Any, /, *, axis: object = -1, where: Any = None, temperature: Any = None
-) -> Any:
-    """:func:`portable_softmax.softmax_backward` on the kernels, or ``NotImplemented``."""
-    return _derivative(0, grad, y, axis, where, temperature)
-
-
-def softmax_jvp(
-    tangent: Any, y: Any, /, *, axis: object = -1, where: Any = None, temperature: Any = None
-) -> Any:
-    """:func:`portable_softmax.softmax_jvp` on the kernels, or ``NotImplemented``."""
-    return _derivative(0, tangent, y, axis, where, temperature)
-
-
-def log_softmax_backward(
-    grad: Any, logp: Any, /, *, axis: object = -1, where: Any = None, temperature: Any = None
-) -> Any:
-    """:func:`portable_softmax.log_softmax_backward` on the kernels, or ``NotImplemented``."""
-    return _derivative(1, grad, logp, axis, where, temperature)
-
-
-def log_softmax_jvp(
-    tangent: Any, logp: Any, /, *, axis: object = -1, where: Any = None, temperature: Any = None
-) -> Any:
-    """:func:`portable_softmax.log_softmax_jvp` on the kernels, or ``NotImplemented``."""
-    return _derivative(2, tangent, logp, axis, where, temperature)
-
-
-def cross_entropy(
-    logits: Any,
-    target: Any,
-    /,
-    *,
-    axis: object = -1,
-    reduction: str = "mean",
-    weight: Any = None,
-    ignore_index: int | None = None,
-    label_smoothing: float = 0.0,
-    where: Any = None,
-    validate: bool | None = None,
-) -> Any:
-    """:func:`portable_softmax.cross_entropy` on the kernels (integer labels), or
-    ``NotImplemented``."""
-    if not _accept.enabled():
-        return NotImplemented
-    call = _accept.xent_call(
-        logits,
-        target,
-        axis=axis,
-        reduction=reduction,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        where=where,
-        validate=validate,
-    )
-    if call is None:
-        return NotImplemented
+def cross_entropy_backward(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy_backward` on the kernels (integer labels)."""
     from . import _kernels
 
-    return _kernels.cross_entropy(logits, target, weight, call)
+    return _served(call, _kernels.cross_entropy_backward(call))
 
 
-def cross_entropy_backward(
-    logits: Any,
-    target: Any,
-    /,
-    *,
-    grad: Any = None,
-    axis: object = -1,
-    reduction: str = "mean",
-    weight: Any = None,
-    ignore_index: int | None = None,
-    label_smoothing: float = 0.0,
-    where: Any = None,
-    validate: bool | None = None,
-) -> Any:
-    """:func:`portable_softmax.cross_entropy_backward` on the kernels (integer labels), or
-    ``NotImplemented``."""
-    if not _accept.enabled():
-        return NotImplemented
-    call = _accept.xent_call(
-        logits,
-        target,
-        axis=axis,
-        reduction=reduction,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        where=where,
-        validate=validate,
-        grad=grad,
-    )
-    if call is None:
-        return NotImplemented
+def cross_entropy_with_grad(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy_with_grad` on the kernels (integer labels).
+
+    For now two launches, the loss kernel's and the gradient kernel's (kernels.cu has no
+    kernel that writes both), which share the int64 labels, the weight and the mean's
+    denominator: the logits are read twice where one fused pass would read them once.
+    """
     from . import _kernels
 
-    return _kernels.cross_entropy_backward(logits, target, weight, grad, call)
+    return _served(call, _kernels.cross_entropy_with_grad(call))

@@ -1,8 +1,11 @@
 """Compile ``kernels.cu`` once per process and device (``cupy.RawModule``) and launch it.
 
-Imported only when a CuPy array arrives with the opt-in set, so importing portable_softmax
-never imports CuPy. Launches go on CuPy's current stream, on the input's device. Nothing
-here reads a device value: the cross-entropy reductions stay on the device as 0-d arrays.
+Imported only when a kernel runs (the backend's functions import it on their first call),
+so importing portable_softmax, or its CuPy backend, never imports CuPy. Launches go on
+CuPy's current stream, on the input's device. Nothing here reads a device value: the
+cross-entropy reductions stay on the device as 0-d arrays. A function returns
+``NotImplemented`` only when no launch fits the device (``_launch.plan``); the backend then
+runs the call on the generic path. UNVERIFIED: this has never run on a GPU.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any
 import cupy
 import numpy as np
 
+from ..._lib._call import CrossEntropyCall
 from . import _launch
-from ._accept import XentCall
 
 SOURCE = Path(__file__).with_name("kernels.cu")
 
@@ -132,26 +135,34 @@ def _safe_divide(total: Any, d: Any) -> Any:
 
 
 class _Xent:
-    """The operands of one cross-entropy call, in the kernels' types."""
+    """The operands of one cross-entropy call, in the kernels' types: labels as int64, the
+    weight (or a placeholder) in the accumulation type, the smoothing's two factors."""
 
-    def __init__(self, logits: Any, target: Any, weight: Any, call: XentCall) -> None:
+    def __init__(self, call: CrossEntropyCall) -> None:
+        logits = call.logits
+        self.logits = logits
         self.dtype_name = logits.dtype.name
         self.acc = _acc(self.dtype_name)
-        self.call = call
-        self.labels = cupy.ascontiguousarray(target, dtype=cupy.int64).reshape(-1)
-        self.weighted = weight is not None
+        self.reduction = call.reduction
+        self.classes = call.classes
+        self.rows = int(logits.size) // call.classes  # not empty: the registry says so
+        self.loss_shape = call.loss_shape
+        self.ignore_index = call.ignore_index
+        self.labels = cupy.ascontiguousarray(call.target, dtype=cupy.int64).reshape(-1)
+        self.weighted = call.weight is not None
         # unweighted calls still pass a valid pointer; the kernels do not read it
         self.weight = (
-            cupy.ascontiguousarray(weight, dtype=self.acc)
-            if weight is not None
+            cupy.ascontiguousarray(call.weight, dtype=self.acc)
+            if call.weight is not None
             else cupy.zeros(1, dtype=self.acc)
         )
-        eps = call.label_smoothing
+        eps = call.smoothing
         self.keep = self.acc.type(1.0 - eps)
         self.share = self.acc.type(eps / call.classes)
+        self._denominator: Any = None
 
     def options(self) -> tuple[Any, ...]:
-        ignore = self.call.ignore_index
+        ignore = self.ignore_index
         return (
             self.labels,
             self.weight,
@@ -162,28 +173,36 @@ class _Xent:
             self.share,
         )
 
-    def denominator(self, device_id: int) -> Any:
-        """``D = sum_n w[label_n]`` over the samples that count, as a 0-d device array."""
-        rows, classes = self.call.rows, self.call.classes
-        d = cupy.empty(rows, dtype=self.acc)
-        grid, block = _launch.denominator_launch(rows, properties(device_id))
+    def denominator(self) -> Any:
+        """``D = sum_n w[label_n]`` over the samples that count, as a 0-d device array
+        (computed once per call: the loss and the gradient of a mean share it)."""
+        if self._denominator is not None:
+            return self._denominator
+        device_id = self.logits.device.id
+        d = cupy.empty(self.rows, dtype=self.acc)
+        grid, block = _launch.denominator_launch(self.rows, properties(device_id))
         kernel = _function(device_id, _launch.denominator_expression(self.dtype_name))
-        ignore = self.call.ignore_index
         kernel(
-            (grid,),
-            (block,),
-            (
-                self.labels,
-                self.weight,
-                np.int32(self.weighted),
-                np.int32(ignore is not None),
-                np.int64(0 if ignore is None else ignore),
-                d,
-                np.int64(rows),
-                np.int32(classes),
-            ),
+            (grid,), (block,), (*self.options()[:5], d, np.int64(self.rows), np.int32(self.classes))
         )
-        return _accurate_total(d, self.acc)
+        self._denominator = _accurate_total(d, self.acc)
+        return self._denominator
+
+    def args(
+        self, scale: Any, step: int, grad: Any, loss: Any, vectorized: bool
+    ) -> tuple[Any, ...]:
+        """The arguments of a loss or gradient kernel (``PS_XENT_ARGS`` in kernels.cu)."""
+        return (
+            self.logits,
+            *self.options(),
+            scale,
+            np.int64(step),
+            grad,
+            loss,
+            np.int64(self.rows),
+            np.int32(self.classes),
+            np.int32(vectorized),
+        )
 
 
 def _accurate_total(a: Any, acc: Any) -> Any:
@@ -191,54 +210,70 @@ def _accurate_total(a: Any, acc: Any) -> Any:
     return a.sum(dtype=cupy.float64).astype(acc) if acc == np.float32 else a.sum()
 
 
-def _xent_args(x: Any, ops: _Xent, scale: Any, step: int, grad: Any, loss: Any) -> tuple[Any, ...]:
-    call = ops.call
-    return (
-        x,
-        *ops.options(),
-        scale,
-        np.int64(step),
-        grad,
-        loss,
-        np.int64(call.rows),
-        np.int32(call.classes),
+def _loss(ops: _Xent, launch: _launch.Launch) -> Any:
+    """The loss kernel's launch, then the reduction on the device."""
+    logits = ops.logits
+    losses = cupy.empty(ops.rows, dtype=ops.acc)
+    unused = cupy.empty(1, dtype=ops.acc)
+    args = ops.args(unused, 0, logits, losses, launch.vectorized)
+    _launch_kernel(logits.device.id, launch, args)
+    if ops.reduction == "none":
+        out = losses.reshape(ops.loss_shape)
+    else:
+        out = _accurate_total(losses, ops.acc)
+        if ops.reduction == "mean":
+            out = _safe_divide(out, ops.denominator())
+    return out.astype(logits.dtype, copy=False)
+
+
+def _gradient(ops: _Xent, grad: Any, out: Any, launch: _launch.Launch) -> Any:
+    """The fused gradient's launch; the incoming gradient (over D for "mean") stays on the
+    device."""
+    g = cupy.ones((), dtype=ops.acc) if grad is None else grad.astype(ops.acc)
+    if ops.reduction == "mean":
+        g = _safe_divide(g, ops.denominator())
+    scale = cupy.ascontiguousarray(g, dtype=ops.acc).reshape(-1)
+    step = 1 if ops.reduction == "none" and grad is not None else 0
+    unused = cupy.empty(1, dtype=ops.acc)
+    _launch_kernel(
+        ops.logits.device.id, launch, ops.args(scale, step, out, unused, launch.vectorized)
     )
+    return out
 
 
-def cross_entropy(logits: Any, target: Any, weight: Any, call: XentCall) -> Any:
-    """The loss, reduced on the device; NotImplemented when no launch fits."""
+def cross_entropy(call: CrossEntropyCall) -> Any:
+    """The loss, reduced on the device; NotImplemented when no launch fits this device."""
+    logits = call.logits
     with logits.device:
-        ops = _Xent(logits, target, weight, call)
-        losses = cupy.empty(call.rows, dtype=ops.acc)
-        launch = _plan("xent", 0, logits, call.rows, call.classes)
+        ops = _Xent(call)
+        launch = _plan("xent", 0, logits, ops.rows, ops.classes)
         if launch is None:
             return NotImplemented
-        unused = cupy.empty(1, dtype=ops.acc)
-        args = (*_xent_args(logits, ops, unused, 0, logits, losses), np.int32(launch.vectorized))
-        _launch_kernel(logits.device.id, launch, args)
-        if call.reduction == "none":
-            out = losses.reshape(logits.shape[:-1])
-        else:
-            out = _accurate_total(losses, ops.acc)
-            if call.reduction == "mean":
-                out = _safe_divide(out, ops.denominator(logits.device.id))
-        return out.astype(logits.dtype, copy=False)
+        return _loss(ops, launch)
 
 
-def cross_entropy_backward(logits: Any, target: Any, weight: Any, grad: Any, call: XentCall) -> Any:
-    """The fused gradient; the incoming gradient (over D for "mean") is a device array."""
+def cross_entropy_backward(call: CrossEntropyCall) -> Any:
+    """The fused gradient; NotImplemented when no launch fits this device."""
+    logits = call.logits
     with logits.device:
-        ops = _Xent(logits, target, weight, call)
+        ops = _Xent(call)
         out = cupy.empty_like(logits)
-        launch = _plan("xent", 1, logits, call.rows, call.classes, out)
+        launch = _plan("xent", 1, logits, ops.rows, ops.classes, out)
         if launch is None:
             return NotImplemented
-        g = cupy.ones((), dtype=ops.acc) if grad is None else grad.astype(ops.acc)
-        if call.reduction == "mean":
-            g = _safe_divide(g, ops.denominator(logits.device.id))
-        scale = cupy.ascontiguousarray(g, dtype=ops.acc).reshape(-1)
-        step = 1 if call.reduction == "none" and grad is not None else 0
-        unused = cupy.empty(1, dtype=ops.acc)
-        args = (*_xent_args(logits, ops, scale, step, out, unused), np.int32(launch.vectorized))
-        _launch_kernel(logits.device.id, launch, args)
-        return out
+        return _gradient(ops, call.grad, out, launch)
+
+
+def cross_entropy_with_grad(call: CrossEntropyCall) -> Any:
+    """``(loss, gradient)``: two launches, the loss kernel's and the gradient kernel's
+    (kernels.cu has no kernel that writes both yet), sharing the int64 labels, the weight
+    and the mean's denominator; NotImplemented when no launch fits this device."""
+    logits = call.logits
+    with logits.device:
+        ops = _Xent(call)
+        out = cupy.empty_like(logits)
+        loss_launch = _plan("xent", 0, logits, ops.rows, ops.classes)
+        grad_launch = _plan("xent", 1, logits, ops.rows, ops.classes, out)
+        if loss_launch is None or grad_launch is None:
+            return NotImplemented
+        return _loss(ops, loss_launch), _gradient(ops, call.grad, out, grad_launch)

@@ -1,14 +1,16 @@
-"""Cross-entropy and its fused gradient on Dask arrays, for chunks that hold whole classes.
+"""Cross-entropy and its fused gradient on Dask arrays.
 
-Per-sample losses and gradients are one blockwise task per chunk that calls the public
-function on the chunk with ``reduction="none"`` (the chunk type's fastest path, every option
-applied there). The batch reductions are Dask tree sums: the loss total, and for ``"mean"``
-the denominator ``D = sum_n sum_c w_c t_nc``, whose per-sample terms come from the generic
-"denominator" kernel (no exponential). The gradient of ``"sum"`` and ``"mean"`` is the
-per-sample gradient scaled by ``grad`` or ``grad / D`` (0 when ``D`` is 0), passed to the
-chunks as a per-sample ``grad``. Labels and probabilities are rechunked to the logits' chunks,
-the class weight ``(C,)`` travels whole. Chunks that split the class axes take the tree of
-``_cross_entropy_tree``.
+Chunks that hold whole classes: per-sample losses and gradients are one blockwise task per
+chunk, the described call on the chunk with ``reduction="none"`` run through the registry
+(the chunk type's fastest path, every option applied there). The batch reductions are Dask
+tree sums: the loss total, and for ``"mean"`` the denominator ``D = sum_n sum_c w_c t_nc``,
+whose per-sample terms come from the portable "denominator" kernel (no exponential). The
+gradient of ``"sum"`` and ``"mean"`` is the per-sample gradient scaled by ``grad`` or
+``grad / D`` (0 when ``D`` is 0), passed to the chunks as a per-sample ``grad``. Labels and
+probabilities are rechunked to the logits' chunks, the class weight ``(C,)`` travels whole.
+Chunks that split the class axes take the tree of ``_cross_entropy_tree`` (on the portable
+path they are rechunked whole instead). Calls with no sample axis (1-D logits, or every axis
+a class axis) or no class axis (0-d logits) get a length-1 one, removed at the end.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from typing import Any
 
 import array_api_compat
 
-from ._blockwise import _on_block
-from ._forward import takes
+from ._blockwise import on_blocks, static
 from ._graph import (
     Array,
     aligned,
@@ -29,12 +30,17 @@ from ._graph import (
     tree_sum,
     whole_slices,
 )
-from ._package import Slices, cross_entropy_setup, denominator_kernel, quiet_floating_point
-
-
-def _setup(logits: Array, target: Array, grad: Array | None, options: dict[str, Any]) -> Any:
-    """The generic validation (identical errors)."""
-    return cross_entropy_setup(logits, target, grad, **options)
+from ._package import (
+    CrossEntropyCall,
+    Operands,
+    Slices,
+    current_path,
+    denominator_kernel,
+    dispatch,
+    one_thread,
+    operands,
+    quiet_floating_point,
+)
 
 
 def _denominator_block(
@@ -64,75 +70,92 @@ def _cast_block(total: Any, *, result_dtype: Any) -> Any:
         return total if total.dtype == result_dtype else xp.astype(total, result_dtype)
 
 
+def _on_block(*blocks: Any, call: CrossEntropyCall, has: tuple[bool, ...], path: str) -> Any:
+    """The per-sample call on one chunk (runs on a worker): logits, target, then the weight,
+    the mask and ``grad`` where ``has`` says the call has them."""
+    rest = list(blocks)
+    logits, target = rest.pop(0), rest.pop(0)
+    weight, where, grad = (rest.pop(0) if present else None for present in has)
+    samples = tuple(n for i, n in enumerate(logits.shape) if i not in call.axes)
+    local = on_blocks(
+        call, logits, logits=logits, target=target, weight=weight, where=where, grad=grad,
+        loss_shape=samples,
+    )  # fmt: skip
+    with one_thread():
+        return dispatch(local, path)
+
+
 class _Layout:
     """Blockwise indices and rechunked operands of one call, shared by loss and gradient."""
 
-    def __init__(self, logits: Array, target: Array, call: Any, weight: Any, where: Any):
-        axes = call.slices.axes
+    def __init__(self, call: CrossEntropyCall, prepared: Operands, path: str):
+        logits = call.logits
+        axes = call.axes
+        self.call = call
+        self.prepared = prepared
+        self.path = path
         self.axes = axes
-        self.hard = call.config.hard
         self.ind = indices(logits.ndim)
         self.samples = "".join(c for i, c in enumerate(self.ind) if i not in axes)
         self.sample_chunks = tuple(c for i, c in enumerate(logits.chunks) if i not in axes)
         self.sample_shape = tuple(n for i, n in enumerate(logits.shape) if i not in axes)
-        self.logits = logits
-        target_ind = self.samples if self.hard else self.ind
+        target = call.target
         self.target = (
-            (target.rechunk(self.sample_chunks), target_ind)
-            if self.hard
-            else (aligned(target, logits), target_ind)
+            (target.rechunk(self.sample_chunks), self.samples)
+            if call.hard
+            else (aligned(target, logits), self.ind)
         )
-        self.keywords: list[tuple[str, Any, str]] = []
-        if weight is not None:
-            self.keywords.append(("weight", weight.rechunk(-1), self.ind[axes[0]]))
-        if where is not None:
-            self.keywords.append(("where", aligned(expand(where, logits.ndim), logits), self.ind))
-        self.call = call
+        self.keywords: list[tuple[Any, str]] = []
+        if call.weight is not None:
+            self.keywords.append((call.weight.rechunk(-1), self.ind[axes[0]]))
+        if call.where is not None:
+            self.keywords.append((aligned(expand(call.where, logits.ndim), logits), self.ind))
 
-    def per_chunk(
-        self, function: str, x: Array, options: dict[str, Any], grad: Any, dtype: Any
-    ) -> Array:
-        """``function`` (public, ``reduction="none"``) on every chunk of ``x``."""
+    def per_chunk(self, function: str, grad: Any, dtype: Any) -> Array:
+        """``function`` with ``reduction="none"`` on every chunk, results in ``dtype``."""
         import dask.array as da
 
+        call = self.call
         keywords = list(self.keywords)
         if grad is not None:
-            keywords.append(("grad", grad, self.samples))
-        operands: list[Any] = [x, self.ind, *self.target]
-        for _, array, index in keywords:
+            keywords.append((grad, self.samples))
+        operands: list[Any] = [call.logits, self.ind, *self.target]
+        for array, index in keywords:
             operands += [array, index]
-        gradient = function == "cross_entropy_backward"
-        out_ind = self.ind if gradient else self.samples
+        out_ind = self.ind if function == "cross_entropy_backward" else self.samples
+        block_call = call._replace(
+            function=function, reduction="none", validate=False, labels_checked=False,
+            result_dtype=dtype,
+        )  # fmt: skip
         return da.blockwise(  # type: ignore[no-untyped-call]
             _on_block,
             out_ind,
             *operands,
-            function=function,
-            positional=2,
-            keywords=tuple(name for name, _, _ in keywords),
-            options={**options, "reduction": "none", "validate": False},
+            call=static(block_call, logits=None, target=None, weight=None, where=None, grad=None),
+            has=(call.weight is not None, call.where is not None, grad is not None),
+            path=self.path,
             dtype=dtype,
             concatenate=True,
-            meta=meta_like(self.logits, dtype, len(out_ind)),
+            meta=meta_like(call.logits, dtype, len(out_ind)),
         )
 
     def denominator(self) -> Array:
         """``D`` as a 0-d Dask array in the compute dtype."""
         import dask.array as da
 
-        call = self.call
-        x = call.operands[0]
+        prepared = self.prepared
+        x = prepared.operands[0]
         operands: list[Any] = [x, self.ind]
-        for a in call.operands[1:]:
+        for a in prepared.operands[1:]:
             operands += [aligned(a, x), self.ind]
-        mask = call.slices.mask
+        mask = prepared.slices.mask
         if mask is not None:
             operands += [aligned(mask, x), self.ind]
         terms = da.blockwise(  # type: ignore[no-untyped-call]
             _denominator_block,
             self.ind,
             *operands,
-            config=call.config,
+            config=prepared.config,
             axes=self.axes,
             has_mask=mask is not None,
             adjust_chunks={self.ind[a]: 1 for a in self.axes},
@@ -142,83 +165,109 @@ class _Layout:
         return tree_sum(terms, None, keepdims=False)
 
 
-def _prepared(
-    logits: Array, target: Array, grad: Array | None, options: dict[str, Any]
-) -> tuple[Any, Any, _Layout | None] | None:
-    """Validate; return ``(call, options, layout)`` (layout None: chunks split the class
-    axes), or None for calls left to the generic path (no sample axis, empty or 0-d)."""
-    weight, where = options["weight"], options["where"]
-    if not takes(logits, target, weight, where, grad):
-        return None
-    call, checked, grad_c = _setup(logits, target, grad, options)
-    axes = call.slices.axes
-    if call.slices.empty or call.slices.added_axis or len(axes) == logits.ndim:
-        return None
-    if not whole_slices(logits, axes):
-        return call, (checked, grad_c), None
-    return call, (checked, grad_c), _Layout(logits, target, call, weight, where)
+def _canonical(call: CrossEntropyCall) -> tuple[CrossEntropyCall, bool, bool]:
+    """The call with a class axis and a sample axis: ``(call, added_class, added_sample)``.
+
+    0-d logits (probabilities, ``axis=None``) get a trailing class axis of length 1; logits
+    whose every axis is a class axis get a leading sample axis of length 1.
+    """
+    added_class = not call.axes
+    if added_class:
+        ndim = call.logits.ndim
+        call = call._replace(
+            logits=call.logits[..., None], target=call.target[..., None],
+            where=None if call.where is None else expand(call.where, ndim)[..., None],
+            axes=(ndim,),
+        )  # fmt: skip
+    added_sample = len(call.axes) == call.logits.ndim
+    if added_sample:
+        ndim = call.logits.ndim
+        target = call.target[None]
+        call = call._replace(
+            logits=call.logits[None], target=target,
+            where=None if call.where is None else expand(call.where, ndim)[None],
+            axes=tuple(a + 1 for a in call.axes),
+            loss_shape=(1,) if call.reduction == "none" else (),
+            grad=None if call.grad is None or call.reduction != "none" else call.grad[None],
+        )  # fmt: skip
+    return call, added_class, added_sample
 
 
-def _block_options(call: Any, options: dict[str, Any]) -> dict[str, Any]:
-    axes = call.slices.axes
-    return {
-        "axis": axes[0] if call.config.hard else axes,
-        "ignore_index": options["ignore_index"],
-        "label_smoothing": options["label_smoothing"],
-    }
-
-
-def cross_entropy(logits: Array, target: Array, /, **options: Any) -> Array:
-    """:func:`portable_softmax.cross_entropy` of Dask arrays (lazy), or NotImplemented."""
-    prepared = _prepared(logits, target, None, options)
-    if prepared is None:
-        return NotImplemented
-    call, (checked, _), layout = prepared
-    if layout is None:
-        return _tree_loss(call, checked.reduction)
-    block_options = _block_options(call, options)
-    if checked.reduction == "none":
-        return layout.per_chunk("cross_entropy", logits, block_options, None, call.result_dtype)
-    compute = call.operands[0]  # sums in the compute dtype (float32 for float16 logits)
-    losses = layout.per_chunk("cross_entropy", compute, block_options, None, compute.dtype)
-    total = tree_sum(losses, None, keepdims=False)
-    if checked.reduction == "sum":
-        return total.map_blocks(
-            _cast_block, result_dtype=call.result_dtype, dtype=call.result_dtype
+def _prepared(call: CrossEntropyCall) -> tuple[CrossEntropyCall, Operands, _Layout | None]:
+    """``(call, portable operands, layout)``; layout None: chunks split the class axes (the
+    tree serves them; on the portable path they are rechunked whole first)."""
+    path = current_path()
+    if not whole_slices(call.logits, call.axes) and (path == "generic" or call.logits.size == 0):
+        whole = dict.fromkeys(call.axes, -1)
+        call = call._replace(
+            logits=call.logits.rechunk(whole),
+            target=call.target if call.hard else call.target.rechunk(whole),
         )
+    prepared = operands(call)
+    if not whole_slices(call.logits, call.axes):
+        return call, prepared, None
+    return call, prepared, _Layout(call, prepared, path)
+
+
+def _loss(call: CrossEntropyCall) -> Array:
+    call, prepared, layout = _prepared(call)
+    if layout is None:
+        return _tree_loss(prepared, call.reduction)
     dtype = call.result_dtype
+    if call.reduction == "none":
+        return layout.per_chunk("cross_entropy", None, dtype)
+    # sums in the compute dtype (float32 for float16 logits)
+    losses = layout.per_chunk("cross_entropy", None, call.compute_dtype)
+    total = tree_sum(losses, None, keepdims=False)
+    if call.reduction == "sum":
+        return total.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)
     return total.map_blocks(_mean_block, layout.denominator(), result_dtype=dtype, dtype=dtype)
 
 
-def cross_entropy_backward(logits: Array, target: Array, /, **options: Any) -> Array:
-    """:func:`portable_softmax.cross_entropy_backward` of Dask arrays (lazy), or
-    NotImplemented."""
+def _gradient(call: CrossEntropyCall) -> Array:
     import dask.array as da
 
-    grad = options.pop("grad", None)
-    prepared = _prepared(logits, target, grad, options)
-    if prepared is None:
-        return NotImplemented
-    call, (checked, grad_c), layout = prepared
+    call, prepared, layout = _prepared(call)
+    grad = call.grad
+    if grad is not None and grad.dtype != call.compute_dtype:
+        grad = grad.astype(call.compute_dtype)
     if layout is None:
-        return _tree_gradient(call, checked.reduction, grad_c)
-    scale = grad_c
-    if checked.reduction == "mean":
-        scale = _mean_scale(call, grad_c, layout.denominator())
+        return _tree_gradient(prepared, call, grad)
+    scale = grad
+    if call.reduction == "mean":
+        scale = _mean_scale(prepared, grad, layout.denominator())
     if scale is not None and scale.ndim == 0:  # "sum" and "mean": the same for every sample
         scale = da.broadcast_to(  # type: ignore[no-untyped-call]
             scale, layout.sample_shape, chunks=layout.sample_chunks
         )
     elif scale is not None:
         scale = scale.rechunk(layout.sample_chunks)
-    return layout.per_chunk(
-        "cross_entropy_backward", logits, _block_options(call, options), scale, call.result_dtype
-    )
+    return layout.per_chunk("cross_entropy_backward", scale, call.result_dtype)
 
 
-def _mean_scale(call: Any, grad: Array | None, denominator: Array) -> Array:
+def cross_entropy(call: CrossEntropyCall) -> Array:
+    """:func:`portable_softmax.cross_entropy` of Dask arrays, lazily."""
+    canonical, added_class, added_sample = _canonical(call)
+    out = _loss(canonical)
+    return out.reshape(call.loss_shape) if added_sample or added_class else out
+
+
+def cross_entropy_backward(call: CrossEntropyCall) -> Array:
+    """:func:`portable_softmax.cross_entropy_backward` of Dask arrays, lazily."""
+    canonical, added_class, added_sample = _canonical(call)
+    out = _gradient(canonical)
+    return out.reshape(call.logits.shape) if added_sample or added_class else out
+
+
+def cross_entropy_with_grad(call: CrossEntropyCall) -> tuple[Array, Array]:
+    """:func:`portable_softmax.cross_entropy_with_grad` of Dask arrays, lazily: the loss and
+    the gradient graphs (each reads the logits when computed)."""
+    return cross_entropy(call), cross_entropy_backward(call)
+
+
+def _mean_scale(prepared: Operands, grad: Array | None, denominator: Array) -> Array:
     """``grad / D`` (``1 / D`` without grad), 0 when ``D == 0``, as a 0-d Dask array."""
-    dtype = call.operands[0].dtype
+    dtype = prepared.operands[0].dtype
     if grad is None:  # the ones come from D's own chunk type (CuPy chunks: CuPy)
         return denominator.map_blocks(_reciprocal_block, result_dtype=dtype, dtype=dtype)
     return grad.map_blocks(_mean_block, denominator, result_dtype=dtype, dtype=dtype)
@@ -229,14 +278,14 @@ def _reciprocal_block(d: Any, *, result_dtype: Any) -> Any:
     return _mean_block(xp.ones_like(d), d, result_dtype=result_dtype)
 
 
-def _tree_loss(call: Any, reduction: str) -> Array:
+def _tree_loss(prepared: Operands, reduction: str) -> Array:
     from ._cross_entropy_tree import Tree
 
-    tree = Tree(call)
+    tree = Tree(prepared, current_path())
     losses = tree.per_sample("loss")
-    dtype = call.result_dtype
+    dtype = prepared.result_dtype
     if reduction == "none":
-        per_sample = squeezed(losses, call.slices.axes)
+        per_sample = squeezed(losses, prepared.slices.axes)
         return per_sample.map_blocks(_cast_block, result_dtype=dtype, dtype=dtype)
     total = tree_sum(losses, None, keepdims=False)
     if reduction == "sum":
@@ -244,16 +293,16 @@ def _tree_loss(call: Any, reduction: str) -> Array:
     return total.map_blocks(_mean_block, tree.denominator(), result_dtype=dtype, dtype=dtype)
 
 
-def _tree_gradient(call: Any, reduction: str, grad: Array | None) -> Array:
+def _tree_gradient(prepared: Operands, call: CrossEntropyCall, grad: Array | None) -> Array:
     import dask.array as da
 
     from ._cross_entropy_tree import Tree
 
-    tree = Tree(call)
+    tree = Tree(prepared, current_path())
     scale = grad
-    if reduction == "mean":
-        scale = _mean_scale(call, grad, tree.denominator())
+    if call.reduction == "mean":
+        scale = _mean_scale(prepared, grad, tree.denominator())
     elif scale is not None and scale.ndim > 0:  # per sample: keepdims, like the logits
-        expanded = da.expand_dims(scale, axis=call.slices.axes)
+        expanded = da.expand_dims(scale, axis=prepared.slices.axes)
         scale = aligned(expanded, tree.x)
-    return tree.gradient(scale, call.result_dtype)
+    return tree.gradient(scale, prepared.result_dtype)

@@ -136,9 +136,10 @@ def _gradient_block(
 
 
 class Tree:
-    """The graph pieces of one cross-entropy call whose chunks split the class axes."""
+    """The graph pieces of one cross-entropy call whose chunks split the class axes, from its
+    portable operands (``_generic.cross_entropy.operands``) and the caller's path setting."""
 
-    def __init__(self, call: Any):
+    def __init__(self, call: Any, path: str):
         import dask.array as da
 
         self.call = call
@@ -148,7 +149,7 @@ class Tree:
         self.ind = indices(x.ndim)
         self.mask = call.slices.mask
         _, self.record = statistics(
-            x, axes=self.axes, mask=self.mask, temperature=None, keep_exp=False
+            x, axes=self.axes, mask=self.mask, temperature=None, keep_exp=False, path=path
         )
         operands: list[Any] = [x, self.ind, aligned(call.operands[1], x), self.ind]
         if self.config.hard:

@@ -13,18 +13,10 @@ from typing import Any
 import array_api_compat
 
 from ._blockwise import map_whole_slices
-from ._forward import takes
-from ._graph import Array, aligned, expand, indices, meta_like, tree_sum, whole_slices
-from ._package import accurate_sum, normalize_axis, prepare, quiet_floating_point
-from ._tree import _local, _split_rest
-
-_PUBLIC = {
-    "softmax_backward": ("y", "grad"),
-    "softmax_jvp": ("y", "tangent"),
-    "log_softmax_backward": ("logp", "grad"),
-    "log_softmax_jvp": ("logp", "tangent"),
-}
-"""Each function's (primary, vector) argument names; the public order is (vector, primary)."""
+from ._forward import layout
+from ._graph import Array, aligned, indices, meta_like, tree_sum
+from ._package import Call, accurate_sum, current_path, prepare, quiet_floating_point
+from ._tree import _local, block_slices, slice_operands
 
 
 def _summand(kind: str, xp: Any, local: Any, p: Any, v: Any) -> Any:
@@ -44,20 +36,11 @@ def _partial_block(p: Any, v: Any, *rest: Any, kind: str, axes: tuple[int, ...])
 
 
 def _output_block(
-    p: Any,
-    v: Any,
-    *rest: Any,
-    kind: str,
-    axes: tuple[int, ...],
-    has_mask: bool,
-    has_t: bool,
-    temperature: float | None,
-    result_dtype: Any,
+    p: Any, v: Any, *rest: Any, kind: str, slicing: dict[str, Any], result_dtype: Any
 ) -> Any:
     xp = array_api_compat.array_namespace(p)
-    mask, t, total = _split_rest(rest, has_mask, has_t, temperature)
     with quiet_floating_point(xp):
-        local = _local(xp, axes, mask, t, p.dtype)
+        local, (total,) = block_slices(xp, p.dtype, rest, **slicing)
         if kind.startswith("softmax"):
             out = _summand(kind, xp, local, p, v) - p * total
         elif kind == "log_softmax_backward":
@@ -68,35 +51,14 @@ def _output_block(
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
 
-def derivative(kind: str, vector: Array, primary: Array, axis: Any, where: Any, t: Any) -> Array:
-    """``kind`` (a public derivative's name) of Dask arrays, or NotImplemented."""
-    t_array = None if isinstance(t, (int, float)) else t
-    if not takes(primary, vector, where, t_array):
-        return NotImplemented
-    primary_name, vector_name = _PUBLIC[kind]
-    slices, (p, v) = prepare(
-        primary_name,
-        primary,
-        axis=axis,
-        where=where,
-        temperature=t,
-        companions={vector_name: vector},
-    )
-    if slices.empty:
-        return NotImplemented
-    axes = normalize_axis(axis, primary.ndim)
-    if slices.added_axis or whole_slices(primary, axes):
-        return map_whole_slices(
-            kind,
-            (vector, primary),
-            primary=1,
-            axes=axes,
-            where=where,
-            temperature=t,
-            options={"axis": axes},
-            dtype=slices.result_dtype,
-        )
-    return _tree(kind, p, aligned(v, p), slices)
+def derivative(call: Call) -> Array:
+    """``call.function`` (a VJP or JVP) of Dask arrays, lazily."""
+    path = current_path()
+    whole = layout(call, path)
+    if whole is not None:
+        return map_whole_slices(whole, path)
+    slices, (p, v) = prepare(call, call.x, call.vector)
+    return _tree(call.function, p, aligned(v, p), slices)
 
 
 def _tree(kind: str, p: Array, v: Array, slices: Any) -> Array:
@@ -119,21 +81,16 @@ def _tree(kind: str, p: Array, v: Array, slices: Any) -> Array:
         meta=meta_like(p, p.dtype),
     )
     total = tree_sum(partials, axes)
-    t = slices.temperature
-    has_t = t is not None and not isinstance(t, float)
-    if has_t:
-        operands += [aligned(expand(t, p.ndim), p), ind]
-    operands += [total, ind]
+    operands, slicing = slice_operands(p, axes, mask, slices.temperature, v)
     dtype = slices.result_dtype
     return da.blockwise(  # type: ignore[no-untyped-call]
         _output_block,
         ind,
         *operands,
+        total,
+        ind,
         kind=kind,
-        axes=axes,
-        has_mask=mask is not None,
-        has_t=has_t,
-        temperature=None if has_t else t,
+        slicing=slicing,
         result_dtype=dtype,
         dtype=dtype,
         meta=meta_like(p, dtype),

@@ -14,9 +14,9 @@ from typing import Any
 
 import array_api_compat
 
-from ._graph import Array, aligned, expand, indices, meta_like
-from ._package import quiet_floating_point
-from ._tree import K, M, N, S, _local, _split_rest
+from ._graph import Array, indices, meta_like
+from ._package import dispatch, quiet_floating_point
+from ._tree import K, M, N, S, block_slices, rows_call, rows_of, slice_operands
 
 
 def _nonzero(xp: Any, a: Any) -> Any:
@@ -36,41 +36,32 @@ def softmax_of(local: Any, x: Any, record: Any) -> Any:
     return local.fill_masked(out, 0.0)
 
 
-def _rescale(e: Any, factor: Any, axes: tuple[int, ...]) -> Any:
-    """``min(e * factor, 1)`` for a NumPy chunk: row blocks in cache, in place where ``e``
-    is a view of rows (it is this chunk's private intermediate)."""
+def _rescale(e: Any, factor: Any, axes: tuple[int, ...], path: str) -> Any:
+    """``min(e * factor, 1)`` for a NumPy chunk, in place where ``e`` lies as rows (it is
+    this chunk's private intermediate): the registry's ``rescale_rows`` block operation."""
     import numpy as np
 
-    from ... import _dispatch
-    from . import _numpy_rows
-
-    rows = _numpy_rows.rows_of(e, axes)
+    rows = rows_of(e, axes)
     if rows is None:
         return np.minimum(e * factor, 1)
-    factor = factor.reshape(-1, 1)
-    if "numba" in _dispatch.fast_path_names(rows):
-        from ..numba._statistics import rescale_rows
+    call = rows_call("rescale_rows", rows, np.ascontiguousarray(factor.reshape(-1, 1)), None, False)
+    return dispatch(call, path, _unblocked).reshape(e.shape)
 
-        # one fused, vectorised pass (NumPy's takes two: multiply, then clamp)
-        if rescale_rows(rows, factor) is not None:
-            return e
-    return _numpy_rows.rescale(rows, factor).reshape(e.shape)
+
+def _unblocked(call: Any) -> Any:
+    """No backend takes the rescale: one NumPy expression."""
+    import numpy as np
+
+    return np.minimum(call.x * call.vector, 1, out=call.x)
 
 
 def _softmax_block(
-    x: Any,
-    *rest: Any,
-    axes: tuple[int, ...],
-    has_mask: bool,
-    has_t: bool,
-    temperature: float | None,
-    result_dtype: Any,
+    x: Any, *rest: Any, slicing: dict[str, Any], result_dtype: Any, path: str
 ) -> Any:
     xp = array_api_compat.array_namespace(x)
-    mask, t, pair, record = _split_rest(rest, has_mask, has_t, temperature)
-    e, chunk_record = pair
     with quiet_floating_point(xp):
-        local = _local(xp, axes, mask, t, x.dtype)
+        local, (pair, record) = block_slices(xp, x.dtype, rest, **slicing)
+        e, chunk_record = pair
         plain = e is not None and not (bool(xp.any(record[K] > 0)) or bool(xp.any(record[N] > 0)))
         if plain:  # NumPy chunk, finite maxima everywhere: rescale exp((x - m_chunk)/T)
             factor = xp.exp(local.shift(chunk_record[M], record[M])) / record[S]
@@ -78,7 +69,7 @@ def _softmax_block(
             # reference 0 far below the row's maximum) e can be large and e * factor a normal
             # output, so such blocks take the formula instead (NaN factors too).
             plain = bool(xp.all(factor >= xp.finfo(factor.dtype).smallest_normal))
-        out = _rescale(e, factor, axes) if plain else softmax_of(local, x, record)
+        out = _rescale(e, factor, slicing["axes"], path) if plain else softmax_of(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
 
@@ -98,18 +89,11 @@ def log_softmax_of(local: Any, x: Any, record: Any) -> Any:
 
 
 def _log_softmax_block(
-    x: Any,
-    *rest: Any,
-    axes: tuple[int, ...],
-    has_mask: bool,
-    has_t: bool,
-    temperature: float | None,
-    result_dtype: Any,
+    x: Any, *rest: Any, slicing: dict[str, Any], result_dtype: Any, path: str
 ) -> Any:
     xp = array_api_compat.array_namespace(x)
-    mask, t, record = _split_rest(rest, has_mask, has_t, temperature)
     with quiet_floating_point(xp):
-        local = _local(xp, axes, mask, t, x.dtype)
+        local, (record,) = block_slices(xp, x.dtype, rest, **slicing)
         out = log_softmax_of(local, x, record)
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
@@ -126,17 +110,6 @@ def _logsumexp_block(record: Any, *, result_dtype: Any) -> Any:
         return out if out.dtype == result_dtype else xp.astype(out, result_dtype)
 
 
-def _operands(x: Array, mask: Array | None, temperature: Any) -> tuple[list[Any], bool]:
-    ind = indices(x.ndim)
-    operands: list[Any] = [x, ind]
-    has_t = temperature is not None and not isinstance(temperature, float)
-    if mask is not None:
-        operands += [aligned(mask, x), ind]
-    if has_t:
-        operands += [aligned(expand(temperature, x.ndim), x), ind]
-    return operands, has_t
-
-
 def forward_pass(
     kind: str,
     x: Array,
@@ -147,12 +120,13 @@ def forward_pass(
     pairs: Array | None,
     merged: Array,
     dtype: Any,
+    path: str,
 ) -> Array:
     """softmax (``pairs`` from the statistics pass) or log_softmax of ``x``, lazily."""
     import dask.array as da
 
     ind = indices(x.ndim)
-    operands, has_t = _operands(x, mask, temperature)
+    operands, slicing = slice_operands(x, axes, mask, temperature)
     if kind == "softmax":
         operands += [pairs, ind]
     operands += [merged, "F" + ind]
@@ -161,11 +135,9 @@ def forward_pass(
         block,
         ind,
         *operands,
-        axes=axes,
-        has_mask=mask is not None,
-        has_t=has_t,
-        temperature=None if has_t else temperature,
+        slicing=slicing,
         result_dtype=dtype,
+        path=path,
         dtype=dtype,
         concatenate=True,
         meta=meta_like(x, dtype),

@@ -11,9 +11,11 @@ field, because the merge needs it. Sums inside a chunk are pairwise (``accurate_
 tree adds chunk sums pairwise, so the error stays within the ``log2 n`` term of SPEC
 section 3. Then one elementwise pass per chunk writes softmax or log_softmax.
 
-NumPy chunks whose slices are all plain (finite maxima) keep ``exp((x - m_chunk)/T)`` from the
-statistics pass, and the output pass only rescales it: one exponential per entry in all, as
-in one NumPy call. Every block function runs under NumPy's floating-point guard itself
+NumPy chunks whose slices are all plain (finite maxima) and lie as rows (the reduced axes
+last) take the registry's ``row_statistics`` block operation (numba's or NumPy's cache-blocked
+one, as the path setting picks) and keep ``exp((x - m_chunk)/T)`` from the statistics pass,
+so that the output pass only rescales it: one exponential per entry in all, as in one NumPy
+call. Every block function runs under NumPy's floating-point guard itself
 (worker threads do not inherit ``errstate``) and takes its namespace from the block, so CuPy
 chunks run the same graph on the GPU.
 """
@@ -26,7 +28,7 @@ from typing import Any
 import array_api_compat
 
 from ._graph import Array, aligned, expand, indices, meta_like
-from ._package import Slices, accurate_sum, quiet_floating_point
+from ._package import Call, Slices, accurate_sum, dispatch, quiet_floating_point
 
 M, S, K, N, T = range(5)
 """Fields of a statistics record, along its leading axis."""
@@ -37,67 +39,93 @@ def _local(xp: Any, axes: tuple[int, ...], mask: Any, temperature: Any, dtype: A
     return Slices(xp, axes, mask, temperature, dtype, False, False)
 
 
-def _split_rest(rest: tuple[Any, ...], has_mask: bool, has_t: bool, t: Any) -> tuple[Any, ...]:
-    """``(mask, temperature, *others)`` out of a block function's trailing operands."""
+def slice_operands(
+    x: Array, axes: tuple[int, ...], mask: Array | None, temperature: Any, *extra: Array
+) -> tuple[list[Any], dict[str, Any]]:
+    """Blockwise operands: ``x`` and the ``extra`` arrays (on its chunks already), then the
+    mask and an array temperature, rechunked to ``x``'s chunks (their length-1 axes stay one
+    chunk and broadcast); and ``slicing``, the keywords that tell a block function what it
+    receives (:func:`block_slices` reads them)."""
+    ind = indices(x.ndim)
+    operands: list[Any] = [x, ind]
+    for a in extra:
+        operands += [a, ind]
+    has_t = temperature is not None and not isinstance(temperature, float)
+    if mask is not None:
+        operands += [aligned(mask, x), ind]
+    if has_t:
+        operands += [aligned(expand(temperature, x.ndim), x), ind]
+    slicing = {
+        "axes": axes,
+        "has_mask": mask is not None,
+        "has_t": has_t,
+        "temperature": None if has_t else temperature,
+    }
+    return operands, slicing
+
+
+def block_slices(
+    xp: Any,
+    dtype: Any,
+    rest: tuple[Any, ...],
+    *,
+    axes: tuple[int, ...],
+    has_mask: bool,
+    has_t: bool,
+    temperature: Any,
+) -> tuple[Slices, list[Any]]:
+    """The slices of one block (mask and temperature from its trailing operands, as
+    :func:`slice_operands` laid them out) and the operands after them."""
     items = list(rest)
     mask = items.pop(0) if has_mask else None
-    temperature = items.pop(0) if has_t else t
-    return (mask, temperature, *items)
+    t = items.pop(0) if has_t else temperature
+    return _local(xp, axes, mask, t, dtype), items
 
 
-def _plain_statistics(
-    local: Slices, masked: Any, *, unshifted: bool
-) -> tuple[Any, Any, Any] | None:
-    """NumPy only: ``(m, s, e)`` when every slice maximum is finite, else None.
+def rows_of(block: Any, axes: tuple[int, ...]) -> Any:
+    """A NumPy ``block`` as a 2-D (rows, n) view with the reduced axes last, or None where
+    that would need a copy (the general statistics then serve it)."""
+    import numpy as np
+
+    if axes != tuple(range(block.ndim - len(axes), block.ndim)):
+        return None
+    n = math.prod(block.shape[block.ndim - len(axes) :])
+    rows = block.reshape(-1, n) if block.ndim > 1 else block.reshape(1, -1)
+    return rows if np.shares_memory(rows, block) and rows.strides[1] == block.itemsize else None
+
+
+def rows_call(function: str, rows: Any, vector: Any, temperature: Any, keep: bool) -> Call:
+    """The registry's description of a block operation on NumPy ``rows`` (``row_statistics``:
+    ``keep`` the exponentials; ``rescale_rows``: ``vector`` the factors)."""
+    import array_api_compat.numpy as numpy_namespace
+
+    dtype = rows.dtype
+    return Call(function, numpy_namespace, "numpy", rows, vector, (1,), None, temperature,
+                keep, dtype, dtype)  # fmt: skip
+
+
+def _plain_statistics(local: Slices, masked: Any, *, keep: bool, path: str) -> Any:
+    """NumPy rows with finite maxima: ``(m, s, e)`` from the registry's ``row_statistics``;
+    None where none takes them or some slice is at an edge (the general step settles it).
 
     Reading the block's values is fine here: a NumPy block is an eager host array inside a
     worker task, so nothing is traced and nothing waits for a device.
     """
-    import numpy as np
-
-    from ... import _dispatch
-    from . import _numpy_rows
-
-    axes = local.axes
     t = local.temperature
-    keepdims = tuple(1 if i in axes else n for i, n in enumerate(masked.shape))
-    rows = _numpy_rows.rows_of(masked, axes)
-    scalar_t = isinstance(t, (float, type(None)))
-    if rows is not None and scalar_t and "numba" in _dispatch.fast_path_names(masked):
-        # numba's exponential is vectorised (NumPy's is a scalar loop on some processors)
-        from ..numba._statistics import row_statistics
-
-        found = row_statistics(rows, t, keep=unshifted)
-        if found is not None:
-            m, s, e = found
-            return (
-                m.reshape(keepdims),
-                s.reshape(keepdims),
-                None if e is None else e.reshape(masked.shape),
-            )
-        if rows.dtype in (np.float32, np.float64):
-            # the kernel took this call and found a NaN or a non-finite maximum (or the chunk
-            # is empty, or the temperature not a positive finite float): the general step
-            # settles every such case, and the NumPy attempt below would find the same
-            return None
-    small_t = t is None or (isinstance(t, float) and t <= 1)
-    if rows is not None and small_t:
-        found = _numpy_rows.statistics(rows, t, unshifted=unshifted)
-        if found is None:
-            return None
-        m, s, e = found
-        return m.reshape(keepdims), s.reshape(keepdims), e.reshape(masked.shape)
-    m = np.max(masked, axis=axes, keepdims=True)
-    if not np.isfinite(m).all():
+    rows = rows_of(masked, local.axes)
+    if rows is None or not isinstance(t, (float, type(None))):
         return None
-    if small_t:
-        z = masked - m  # fresh: exponentiated in place
-        if t is not None:
-            z /= t
-    else:  # a spread may overflow before division by T > 1: the shared halving shift
-        z = local.shift(masked, m)
-    np.exp(z, out=z)
-    return m, accurate_sum(local.xp, z, axes), z
+    found = dispatch(rows_call("row_statistics", rows, None, t, keep), path, _none)
+    if found is None:
+        return None
+    m, s, e = found
+    shape = tuple(1 if i in local.axes else n for i, n in enumerate(masked.shape))
+    return m.reshape(shape), s.reshape(shape), None if e is None else e.reshape(masked.shape)
+
+
+def _none(call: Any) -> None:
+    """No backend takes this block operation: the general step serves the block."""
+    return None
 
 
 def _general_statistics(local: Slices, masked: Any) -> tuple[Any, Any, Any, Any]:
@@ -115,23 +143,16 @@ def _general_statistics(local: Slices, masked: Any) -> tuple[Any, Any, Any, Any]
 
 
 def _statistics_block(
-    x: Any,
-    *rest: Any,
-    axes: tuple[int, ...],
-    has_mask: bool,
-    has_t: bool,
-    temperature: float | None,
-    keep_exp: bool,
+    x: Any, *rest: Any, slicing: dict[str, Any], keep_exp: bool, path: str
 ) -> Any:
     """The statistics record of one chunk (and, for softmax, its exponentials or None)."""
     xp = array_api_compat.array_namespace(x)
-    mask, t = _split_rest(rest, has_mask, has_t, temperature)
     with quiet_floating_point(xp):
-        local = _local(xp, axes, mask, t, x.dtype)
+        local, _ = block_slices(xp, x.dtype, rest, **slicing)
         masked = local.fill_masked(x, -math.inf)
         plain = None
         if array_api_compat.is_numpy_array(x):
-            plain = _plain_statistics(local, masked, unshifted=keep_exp)
+            plain = _plain_statistics(local, masked, keep=keep_exp, path=path)
         e = None
         if plain is None:
             fields = list(_general_statistics(local, masked))
@@ -139,8 +160,8 @@ def _statistics_block(
             m, s, e = plain
             zero = xp.zeros_like(m)
             fields = [m, s, zero, zero]
-        if has_t:
-            fields.append(xp.astype(xp.broadcast_to(t, fields[0].shape), x.dtype))
+        if slicing["has_t"]:
+            fields.append(xp.astype(xp.broadcast_to(local.temperature, fields[0].shape), x.dtype))
         stats = xp.stack(fields)
     return (e if keep_exp else None, stats)
 
@@ -187,6 +208,7 @@ def statistics(
     mask: Array | None,
     temperature: Any,
     keep_exp: bool,
+    path: str,
 ) -> tuple[Array, Array]:
     """The per-chunk ``(exponentials, record)`` array and the merged records.
 
@@ -196,23 +218,17 @@ def statistics(
     import dask.array as da
 
     ind = indices(x.ndim)
-    operands: list[Any] = [x, ind]
-    has_t = temperature is not None and not isinstance(temperature, float)
-    if mask is not None:
-        operands += [aligned(mask, x), ind]
-    if has_t:
-        operands += [aligned(expand(temperature, x.ndim), x), ind]
+    operands, slicing = slice_operands(x, axes, mask, temperature)
+    has_t = slicing["has_t"]
     fields = 5 if has_t else 4
     meta = meta_like(x, x.dtype)
     pairs = da.blockwise(  # type: ignore[no-untyped-call]
         _statistics_block,
         ind,
         *operands,
-        axes=axes,
-        has_mask=mask is not None,
-        has_t=has_t,
-        temperature=None if has_t else temperature,
+        slicing=slicing,
         keep_exp=keep_exp,
+        path=path,
         dtype=x.dtype,
         meta=meta,
     )

@@ -12,6 +12,7 @@ entry from SPEC section 2's table.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numba
@@ -20,7 +21,7 @@ import numpy as np
 from ._jit import SOURCE_KEY, jit
 from ._reductions import compensated_add, compensated_total, exp_sum, row_max
 
-__all__ = ["ce_kernel", "denominator", "labels_denominator", "safe_scale", "total"]
+__all__ = ["MEAN", "NONE", "SUM", "ce_kernel"]
 
 
 @jit()
@@ -123,7 +124,59 @@ def _row(
     return loss
 
 
+@jit(fastmath=frozenset())
+def _labels_denominator(
+    labels: Any, classes: int, w: Any, weighted: bool, ignore: int, has_ignore: bool, one: Any
+) -> Any:
+    """``D = sum w_y`` over the labels in ``[0, C)`` that are not ignored (compensated)."""
+    total = one - one
+    carry = total
+    for i in range(labels.shape[0]):
+        y = labels[i]
+        if (has_ignore and y == ignore) or y < 0 or y >= classes:
+            continue
+        total, carry = compensated_add(total, carry, w[y] if weighted else one)
+    return compensated_total(total, carry)
+
+
+@jit(fastmath=frozenset())
+def _probability_denominator(target: Any, w: Any, weighted: bool, one: Any) -> Any:
+    """``D = sum_n sum_c w_c t_nc`` for probability targets (compensated)."""
+    total = one - one
+    carry = total
+    for i in range(target.shape[0]):
+        for c in range(target.shape[1]):
+            v = target[i, c] * w[c] if weighted else target[i, c]
+            total, carry = compensated_add(total, carry, v)
+    return compensated_total(total, carry)
+
+
+@jit(fastmath=frozenset())
+def _safe_scale(g: Any, d: Any) -> Any:
+    """``g / d``, 0 when ``d`` is 0 (a NaN ``g`` stays NaN): the mean's scale."""
+    if d == 0:
+        return g if g != g else d - d  # 0 even for an infinite g (g - g would be NaN)
+    return g / d
+
+
+@jit(fastmath=frozenset())
+def _total(losses: Any, one: Any) -> Any:
+    """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly)."""
+    t = one - one
+    carry = t
+    for i in range(losses.shape[0]):
+        t, carry = compensated_add(t, carry, losses[i])
+    return compensated_total(t, carry)
+
+
+NONE, SUM, MEAN = 0, 1, 2
+"""The ``reduction`` codes of the kernel."""
+
+
 def _build(parallel: bool, edges: bool) -> Any:
+    """The whole call in one compiled function: the mean's denominator ``D`` first (its
+    scale multiplies the gradient), then every row (in parallel), then the reduced loss.
+    One call from Python per cross-entropy call: a small call pays the dispatch once."""
     key = SOURCE_KEY
 
     @jit(parallel=parallel, cache=True)
@@ -139,13 +192,24 @@ def _build(parallel: bool, edges: bool) -> Any:
         keep: Any,
         share: Any,
         one: Any,
-        scales: Any,
+        grads: Any,
         per_sample: bool,
         gradient: bool,
+        reduction: int,
         out: Any,
         losses: Any,
-    ) -> None:
+    ) -> Any:
+        _ = key  # a closure cell: numba's cache keys the variants apart by it
         classes = x.shape[1]
+        zero = one - one
+        d = zero
+        first = grads[0]
+        if reduction == MEAN:
+            if hard:
+                d = _labels_denominator(labels, classes, w, weighted, ignore, has_ignore, one)
+            else:
+                d = _probability_denominator(target, w, weighted, one)
+            first = _safe_scale(first, d)
         for i in numba.prange(x.shape[0]):
             y = labels[i] if hard else -1
             oi = out[i] if gradient else out[0]
@@ -159,7 +223,7 @@ def _build(parallel: bool, edges: bool) -> Any:
                 if gradient:
                     oi[:] = np.nan
                 continue
-            scale = scales[i] if per_sample else scales[0]
+            scale = grads[i] if per_sample else first
             # a signed row index in both variants (prange's is unsigned): the row helpers
             # then compile once per dtype, not once per variant
             losses[i] = _row(
@@ -178,91 +242,16 @@ def _build(parallel: bool, edges: bool) -> Any:
                 gradient,
                 edges,
             )
-        if parallel and key:  # closure cells: numba's cache keys the variants apart
-            return
+        if reduction == NONE:
+            return zero
+        total = _total(losses, one)
+        if reduction == SUM:
+            return total
+        return _safe_scale(total, d)
 
     return kernel
 
 
-_KERNELS: dict[tuple[bool, bool], Any] = {}
-
-
-def ce_kernel(parallel: bool, edges: bool) -> Any:
-    """The cross-entropy kernel of this variant (compiled on first call)."""
-    key = (parallel, edges)
-    kernel = _KERNELS.get(key)
-    if kernel is None:
-        kernel = _KERNELS[key] = _build(parallel, edges)
-    return kernel
-
-
-def _python_helpers(key: int) -> Any:
-    """The helpers called from Python, as closures over ``key`` (cached, see ``_jit``)."""
-
-    @jit(fastmath=frozenset(), cache=True)
-    def labels_denominator(
-        labels: Any,
-        classes: int,
-        w: Any,
-        weighted: bool,
-        ignore: int,
-        has_ignore: bool,
-        zero: Any,
-        one: Any,
-    ) -> Any:
-        """``(invalid, D)``: labels outside ``[0, C)`` (not ignored), and ``sum w_y`` over the
-        others (compensated)."""
-        invalid = key - key  # 0; ``key`` is a closure cell of every cached helper
-        total = zero
-        carry = zero
-        for i in range(labels.shape[0]):
-            y = labels[i]
-            if has_ignore and y == ignore:
-                continue
-            if y < 0 or y >= classes:
-                invalid += 1
-                continue
-            total, carry = compensated_add(total, carry, w[y] if weighted else one)
-        return invalid, compensated_total(total, carry)
-
-    @jit(fastmath=frozenset(), cache=True)
-    def denominator(target: Any, w: Any, weighted: bool, zero: Any) -> Any:
-        """``D = sum_n sum_c w_c t_nc`` for probability targets (compensated)."""
-        _ = key
-        total = zero
-        carry = zero
-        for i in range(target.shape[0]):
-            for c in range(target.shape[1]):
-                v = target[i, c] * w[c] if weighted else target[i, c]
-                total, carry = compensated_add(total, carry, v)
-        return compensated_total(total, carry)
-
-    @jit(fastmath=frozenset(), cache=True)
-    def safe_scale(g: Any, d: Any) -> Any:
-        """``g / d``, 0 when ``d`` is 0 (NaN ``g`` stays NaN): the mean's scale."""
-        _ = key
-        if d == 0:
-            return g if g != g else d - d  # 0 even for an infinite g (g - g would be NaN)
-        return g / d
-
-    @jit(fastmath=frozenset(), cache=True)
-    def total(losses: Any, zero: Any, d: Any, mean: bool) -> Any:
-        """The sum of the per-sample losses (compensated; inf + -inf gives NaN quietly), divided
-        by ``d`` as ``safe_scale`` does when ``mean`` (inline: a dispatcher in the closure
-        would change numba's cache key from process to process)."""
-        _ = key
-        t = zero
-        carry = zero
-        for i in range(losses.shape[0]):
-            t, carry = compensated_add(t, carry, losses[i])
-        t = compensated_total(t, carry)
-        if not mean:
-            return t
-        if d == 0:
-            return t if t != t else d - d
-        return t / d
-
-    return labels_denominator, denominator, safe_scale, total
-
-
-labels_denominator, denominator, safe_scale, total = _python_helpers(SOURCE_KEY)
+ce_kernel = functools.cache(_build)
+"""The cross-entropy kernel of this variant, ``(parallel, edges)`` (compiled on first
+call)."""

@@ -13,6 +13,7 @@ value needs a test: ``y = 0`` and ``logp = -inf`` give the true products, 0 and 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numba
@@ -79,14 +80,6 @@ def _build(kind: int, parallel: bool) -> Any:
     return kernel
 
 
-_KERNELS: dict[tuple[int, bool], Any] = {}
-
-
-def derivative_kernel(kind: int, parallel: bool) -> Any:
-    """The derivative kernel ``(primary, vector, out, t)`` of ``kind`` (compiled on first
+derivative_kernel = functools.cache(_build)
+"""The derivative kernel ``(primary, vector, out, t)`` of ``kind`` (compiled on first
     call)."""
-    key = (kind, parallel)
-    kernel = _KERNELS.get(key)
-    if kernel is None:
-        kernel = _KERNELS[key] = _build(kind, parallel)
-    return kernel

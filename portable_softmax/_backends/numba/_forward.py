@@ -11,6 +11,7 @@ test on ``m`` is compiled out.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numba
@@ -89,14 +90,6 @@ def _build(kind: int, parallel: bool, edges: bool) -> Any:
     return kernel
 
 
-_KERNELS: dict[tuple[int, bool, bool], Any] = {}
-
-
-def forward_kernel(kind: int, parallel: bool, edges: bool) -> Any:
-    """The forward kernel ``(x, out, t)`` of ``kind`` and this variant (compiled on first
+forward_kernel = functools.cache(_build)
+"""The forward kernel ``(x, out, t)`` of ``kind`` and this variant (compiled on first
     call)."""
-    key = (kind, parallel, edges)
-    kernel = _KERNELS.get(key)
-    if kernel is None:
-        kernel = _KERNELS[key] = _build(kind, parallel, edges)
-    return kernel

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._eligibility import scalar_temperature
+from ..._lib._call import Call
 from ._jit import SOURCE_KEY, jit
 from ._reductions import exp_sum, row_max
 
@@ -67,25 +67,26 @@ def _row_span(rows: np.ndarray) -> tuple[np.ndarray, int] | None:
     return span, pitch
 
 
-def row_statistics(
-    rows: np.ndarray, temperature: float | None, *, keep: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """``(m, s, e)`` of the float32/float64 ``rows``, ``m`` and ``s`` as ``(rows, 1)``; ``e``
-    (C-contiguous, fresh) only with ``keep``. None when some row holds a NaN or has no finite
-    maximum, or when the call is not the kernel's (another dtype, an invalid temperature).
+def row_statistics(call: Call) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """``(m, s, e)`` of the float32/float64 rows ``call.x``, ``m`` and ``s`` as ``(rows, 1)``;
+    ``e`` (C-contiguous, fresh) only with ``call.keepdims`` (keep the exponentials). None
+    when some row holds a NaN or has no finite maximum (the caller's general statistics
+    settle those).
 
     Examples
     --------
     >>> import numpy as np
-    >>> m, s, e = row_statistics(np.array([[0.0, 0.0], [1.0, 3.0]]), None, keep=True)
+    >>> from portable_softmax._lib._call import Call
+    >>> x = np.array([[0.0, 0.0], [1.0, 3.0]])
+    >>> call = Call("row_statistics", np, "numpy", x, None, (1,), None, None, True, x.dtype,
+    ...             x.dtype)
+    >>> m, s, e = row_statistics(call)
     >>> m.ravel().tolist(), s.ravel().round(4).tolist(), e[1].round(4).tolist()
     ([0.0, 3.0], [2.0, 1.1353], [0.1353, 1.0])
     """
-    if rows.ndim != 2 or rows.dtype not in (np.float32, np.float64) or rows.size == 0:
-        return None
-    t = scalar_temperature(temperature, rows.dtype)
-    if t is None:
-        return None
+    rows: np.ndarray = call.x
+    keep = call.keepdims
+    t = rows.dtype.type(1.0 if call.temperature is None else call.temperature)
     found = _row_span(rows)
     if found is None:  # rows that overlap or run backwards: a copy lies the usual way
         rows = np.ascontiguousarray(rows)
@@ -122,10 +123,9 @@ def _rescale_kernel() -> Any:
     return kernel
 
 
-def rescale_rows(e: np.ndarray, factor: np.ndarray) -> np.ndarray | None:
-    """``min(e * factor, 1)`` in place, one vectorised pass; ``e`` a C-contiguous
-    float32/float64 (rows, n) array, ``factor`` (rows, 1) of its dtype. None (nothing done)
-    for any other call.
+def rescale_rows(call: Call) -> np.ndarray:
+    """``min(e * factor, 1)`` in place, one vectorised pass: ``e = call.x`` a C-contiguous,
+    writable float32/float64 (rows, n) array, ``factor = call.vector`` (rows, 1) of its dtype.
 
     ``e`` is the private intermediate of one chunk (its statistics were taken before), so no
     fresh output (and no page faults) is needed. Both factors are rounded, so their product
@@ -134,19 +134,13 @@ def rescale_rows(e: np.ndarray, factor: np.ndarray) -> np.ndarray | None:
     Examples
     --------
     >>> import numpy as np
-    >>> e = np.array([[1.0, 0.5], [2.0, 4.0]])
-    >>> rescale_rows(e, np.array([[0.5], [0.25]])).tolist()
+    >>> from portable_softmax._lib._call import Call
+    >>> e, factor = np.array([[1.0, 0.5], [2.0, 4.0]]), np.array([[0.5], [0.25]])
+    >>> call = Call("rescale_rows", np, "numpy", e, factor, (1,), None, None, False, e.dtype,
+    ...             e.dtype)
+    >>> rescale_rows(call).tolist()
     [[0.5, 0.25], [0.5, 1.0]]
     """
-    ok = (
-        e.ndim == 2
-        and e.dtype in (np.float32, np.float64)
-        and e.flags.c_contiguous
-        and e.flags.writeable
-        and factor.shape == (e.shape[0], 1)
-        and factor.dtype == e.dtype
-    )
-    if not ok:
-        return None
-    _rescale_kernel()(e, np.ascontiguousarray(factor))
+    e: np.ndarray = call.x
+    _rescale_kernel()(e, np.ascontiguousarray(call.vector))
     return e

@@ -7,9 +7,11 @@ from typing import Any
 import numba
 
 from ... import _config
-from ._eligibility import PARALLEL_BYTES
 
-__all__ = ["parallel"]
+__all__ = ["PARALLEL_BYTES", "parallel"]
+
+PARALLEL_BYTES = 256 * 1024
+"""Inputs smaller than this run on one thread: waking the pool costs more than they do."""
 
 
 def parallel(nbytes: int, rows: int) -> bool:

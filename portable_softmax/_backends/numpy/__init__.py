@@ -1,80 +1,86 @@
 """NumPy's fast paths: cache-blocked kernels for the common calls on ``numpy.ndarray``.
 
-Each function has the public signature and returns ``NotImplemented`` for a call it does not
-take, from metadata alone: it takes float32/float64 arrays reduced over their last axis (or a
-1-D array with ``axis=None``), C-contiguous beyond two dimensions, without ``where`` and with
-no temperature or a positive finite Python float. log_softmax's derivatives stay on the
-generic path (measured no faster here); the compiled kernels are ``_backends.numba``.
+Each function takes a described call that the registry (``portable_softmax._dispatch``) found
+within this backend's capabilities there: float32/float64 rows along the trailing axes,
+without ``where`` and with no temperature array. Inputs of a few KiB take the shortest chain
+of ufuncs (``small``), larger ones the blocked kernels; rows at an edge (NaN, +inf, nothing
+finite) are settled by the portable kernels. log_softmax's derivatives have no kernel here
+(measured no faster than the generic path); the compiled kernels are ``_backends.numba``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
+from ..._lib._call import Call
 from . import derivatives, forward, small
-from .blocks import backward_eligible, eligible, plain_temperature
-from .cross_entropy import cross_entropy, cross_entropy_backward
+from .cross_entropy import cross_entropy, cross_entropy_backward, cross_entropy_with_grad
+from .statistics import rescale_rows, row_statistics
 
 __all__ = [
     "cross_entropy",
     "cross_entropy_backward",
+    "cross_entropy_with_grad",
     "log_softmax",
-    "log_softmax_backward",
-    "log_softmax_jvp",
     "logsumexp",
+    "rescale_rows",
+    "row_statistics",
+    "rows",
     "softmax",
     "softmax_backward",
     "softmax_jvp",
 ]
 
 
-def softmax(x: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
-    if not eligible(x, axis, where, temperature):
-        return NotImplemented
-    t = plain_temperature(temperature)
-    if t is None and x.nbytes <= small.SMALL_BYTES:
-        out = small.softmax(x)
-        if out is not None:
-            return out
-    return forward.softmax(x, t)
+def rows(call: Call, a: np.ndarray) -> np.ndarray:
+    """``a`` (the call's ``x`` or vector) as ``(rows, n)`` with the reduced trailing axes
+    flattened into ``n``: a view (the registry took only calls where it is one)."""
+    if a.ndim == 2 and len(call.axes) == 1:
+        return a
+    n = math.prod(a.shape[a.ndim - len(call.axes) :])
+    return a.reshape(-1, n)
 
 
-def log_softmax(x: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
-    if not eligible(x, axis, where, temperature):
-        return NotImplemented
-    t = plain_temperature(temperature)
-    if t is None and x.nbytes <= small.SMALL_BYTES:
-        out = small.log_softmax(x)
-        if out is not None:
-            return out
-    return forward.log_softmax(x, t)
+def _forward(call: Call, small_kernel: Any, blocked_kernel: Any) -> Any:
+    """A small input's shortest chain (T = 1, no edge), else the blocked kernel."""
+    x = rows(call, call.x)
+    t = call.temperature
+    out = small_kernel(x) if t is None and x.nbytes <= small.SMALL_BYTES else None
+    if out is None:
+        out = blocked_kernel(x, t)
+    return out if out.shape == call.x.shape else out.reshape(call.x.shape)
 
 
-def logsumexp(x: Any, /, *, axis: Any, where: Any, keepdims: bool) -> Any:
-    if not eligible(x, axis, where, None):
-        return NotImplemented
+def softmax(call: Call) -> Any:
+    return _forward(call, small.softmax, forward.softmax)
+
+
+def log_softmax(call: Call) -> Any:
+    return _forward(call, small.log_softmax, forward.log_softmax)
+
+
+def logsumexp(call: Call) -> Any:
+    x = rows(call, call.x)
     out = small.logsumexp(x) if x.nbytes <= small.SMALL_BYTES else None
     if out is None:
         out = forward.logsumexp(x)
-    return out if keepdims else out[..., 0]
+    shape = call.x.shape
+    if call.keepdims:
+        return out.reshape(tuple(1 if i in call.axes else n for i, n in enumerate(shape)))
+    return out.reshape(shape[: len(shape) - len(call.axes)])
 
 
-def softmax_backward(grad: Any, y: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
-    if not backward_eligible(y, grad, axis, where, temperature):
-        return NotImplemented
+def softmax_backward(call: Call) -> Any:
+    y = rows(call, call.x)
+    g = rows(call, call.vector)
     if y.nbytes <= small.SMALL_BYTES:
-        return small.softmax_backward(y, grad, plain_temperature(temperature))
-    return derivatives.softmax_backward(y, grad, plain_temperature(temperature))
+        out = small.softmax_backward(y, g, call.temperature)
+    else:
+        out = derivatives.softmax_backward(y, g, call.temperature)
+    return out if out.shape == call.x.shape else out.reshape(call.x.shape)
 
 
-def softmax_jvp(tangent: Any, y: Any, /, *, axis: Any, where: Any, temperature: Any) -> Any:
-    # the softmax Jacobian is symmetric: the JVP is the VJP's formula
-    return softmax_backward(tangent, y, axis=axis, where=where, temperature=temperature)
-
-
-def log_softmax_backward(grad: Any, logp: Any, /, **options: Any) -> Any:
-    return NotImplemented
-
-
-def log_softmax_jvp(tangent: Any, logp: Any, /, **options: Any) -> Any:
-    return NotImplemented
+softmax_jvp = softmax_backward  # the softmax Jacobian is symmetric: the JVP is the VJP

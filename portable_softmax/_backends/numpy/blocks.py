@@ -9,17 +9,14 @@ pairwise, so sums stay as accurate as one pairwise sum over the row. Blocks run 
 ufunc buffer no longer than a row (see ``_UNBUFFERED_ROW_BYTES``), and softmax and
 logsumexp skip the shift by the row maximum where that is safe (see :func:`softmax`).
 
-Only the common case comes here: a NumPy ``ndarray`` of float32 or float64, reduced over its
-last axis, with no mask and no temperature array. Everything else (and every invalid
-argument, so that errors stay identical) takes the portable path. A block whose row maxima
-are not all finite (NaN, +inf, or nothing finite) is handed to the portable kernel, which
-settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
+Only the common case comes here (the registry's capabilities for this backend): a NumPy
+``ndarray`` of float32 or float64 as rows, with no mask and no temperature array. A block
+whose row maxima are not all finite (NaN, +inf, or nothing finite) is handed to the portable
+kernel, which settles the edges; NumPy arrays are eager host arrays, so this per-block check traces
 nothing and synchronises nothing."""
 
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +25,7 @@ import numpy as np
 from ..._config import edges_enabled
 from ..._lib._slices import Slices
 
-_BLOCK_BYTES = 256 * 1024
+BLOCK_BYTES = 256 * 1024
 """Bytes of input per block: the input, output and scratch blocks stay in the L2 cache."""
 
 BACKWARD_BLOCK_BYTES = 128 * 1024
@@ -64,54 +61,8 @@ Kernel = Callable[..., Any]
 """A portable kernel ``(slices, *arrays)`` of ``portable_softmax._generic``."""
 
 
-def eligible(x: object, axis: object, where: object, temperature: object) -> bool:
-    """Whether the fast path handles this call (a cheap, metadata-only test)."""
-    if type(x) is not np.ndarray or where is not None:
-        return False
-    if x.dtype is not _F32 and x.dtype is not _F64:  # native byte order only
-        return False
-    if x.ndim == 0 or x.size == 0:
-        return False
-    if temperature is not None and (
-        type(temperature) is not float or not (math.isfinite(temperature) and temperature > 0)
-    ):
-        return False
-    if isinstance(axis, tuple) and len(axis) == 1:
-        axis = axis[0]
-    if axis is None:
-        return x.ndim == 1
-    if isinstance(axis, bool):
-        return False
-    try:
-        index = operator.index(axis)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    if index not in (-1, x.ndim - 1):
-        return False
-    return x.ndim <= 2 or x.flags.c_contiguous
-
-
-def plain_temperature(temperature: object) -> float | None:
-    """The temperature of an eligible call, with 1.0 meaning no division at all."""
-    return None if temperature is None or temperature == 1.0 else float(temperature)  # type: ignore[arg-type]
-
-
-def backward_eligible(
-    y: object, g: object, axis: object, where: object, temperature: object
-) -> bool:
-    """Whether the fast path handles a backward call: ``grad`` must match ``y`` exactly."""
-    if not eligible(y, axis, where, temperature) or type(g) is not np.ndarray:
-        return False
-    y_array: np.ndarray = y  # type: ignore[assignment]
-    return (
-        g.shape == y_array.shape
-        and g.dtype is y_array.dtype
-        and (g.ndim <= 2 or g.flags.c_contiguous)
-    )
-
-
 def rows_of(x: np.ndarray) -> np.ndarray:
-    """``x`` as a 2-D (rows, n) view, without copying (``eligible`` ensured it can)."""
+    """``x`` as a 2-D (rows, n) view along its last axis."""
     return x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1])
 
 
@@ -129,7 +80,7 @@ def blockwise(
 
     ``block`` returns False when its rows need the portable kernel ``fallback``. With
     ``scratch=False`` the block gets None instead of a scratch block of the input's shape;
-    ``block_bytes`` (bytes of ``x`` per block) defaults to ``_BLOCK_BYTES``.
+    ``block_bytes`` (bytes of ``x`` per block) defaults to ``BLOCK_BYTES``.
     """
     rows = rows_of(x)
     arrays = (rows, *(rows_of(o) for o in others))
@@ -139,14 +90,10 @@ def blockwise(
     if x.nbytes <= _ONE_BLOCK_BYTES:
         per_block = max(1, _ONE_BLOCK_BYTES // row_bytes)
     else:
-        per_block = max(1, (block_bytes or _BLOCK_BYTES) // row_bytes)
+        per_block = max(1, (block_bytes or BLOCK_BYTES) // row_bytes)
     work = np.empty((min(per_block, count), n), dtype=x.dtype) if scratch else None
     with np.errstate(all="ignore"):
-        if row_bytes >= _UNBUFFERED_ROW_BYTES:
-            # the largest power of two up to n (at most the default): rows are then over
-            # half a buffer, and casts in a caller's block still get buffers of useful size
-            bufsize = min(_DEFAULT_BUFSIZE, 1 << (n.bit_length() - 1))
-            np.setbufsize(bufsize)  # restored when errstate exits
+        block_buffer(n, x.itemsize)
         for start in range(0, count, per_block):
             rows_here = slice(start, start + per_block)
             blocks = [a[rows_here] for a in arrays]
@@ -154,6 +101,15 @@ def blockwise(
             if block(out[rows_here], block_work, *blocks) is False:
                 out[rows_here] = fallback(row_slices(temperature), *blocks)
     return out
+
+
+def block_buffer(n: int, itemsize: int) -> None:
+    """Inside an ``errstate`` block (which restores it): ufunc buffers of at most ``n``
+    elements for rows of ``_UNBUFFERED_ROW_BYTES`` or more: the largest power of two up to
+    ``n`` (at most the default), so rows are over half a buffer, and casts in a caller's
+    block still get buffers of useful size."""
+    if n * itemsize >= _UNBUFFERED_ROW_BYTES:
+        np.setbufsize(min(_DEFAULT_BUFSIZE, 1 << (n.bit_length() - 1)))
 
 
 def column_chunks(n: int, itemsize: int) -> list[slice]:

@@ -6,7 +6,8 @@ maximum and ``s = sum_c exp(x_c - m)``: ``l = (1 - eps) w_y (m + log s - x_y) +
 ``(p S - (eps / C) w - (1 - eps) w_y e_y) * scale`` with ``S = (1 - eps) w_y + (eps / C)
 sum_c w_c``. The one-hot target is never built: the label entries are gathered.
 
-The call is checked from metadata alone (``plan.plan``). Inputs over 4 KB first try
+The registry took the call (``portable_softmax._dispatch``); ``plan.Plan`` sorts the labels.
+Inputs over 4 KB first try
 ``exp(x)`` without the row-max shift (two passes fewer), redoing with the shift any block
 whose row sums leave ``[1/16, 2**64]``. Rows whose maximum is not finite (NaN, +inf, nothing
 finite), and rows where smoothing meets a
@@ -21,18 +22,18 @@ import numpy as np
 
 from ..._config import edges_enabled
 from ..._generic.cross_entropy_kernels import kernel_of
+from ..._lib._call import CrossEntropyCall
 from ..._lib._slices import Slices
-from .blocks import finite
-from .plan import Plan, plan
+from . import small
+from .blocks import BLOCK_BYTES, finite
+from .plan import Plan
 
-__all__ = ["cross_entropy", "cross_entropy_backward"]
+__all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _SMALL_BYTES = 4 * 1024
 """Logits up to this size take the fewest NumPy calls (shifted, one block)."""
-_BLOCK_BYTES = 256 * 1024
-"""Bytes of logits per block for larger inputs: a block and its output stay in L2."""
 _TINY = {_F32: np.finfo(_F32).tiny, _F64: np.finfo(_F64).tiny}
 _HUGE = {_F32: np.finfo(_F32).max, _F64: np.finfo(_F64).max}
 _UNSHIFTED_LOW = 1.0 / 16
@@ -40,7 +41,7 @@ _UNSHIFTED_HIGH = 2.0**64
 
 
 def _per_block(rows: np.ndarray) -> int:
-    return max(1, _BLOCK_BYTES // (int(rows.shape[1]) * rows.itemsize))
+    return max(1, BLOCK_BYTES // (int(rows.shape[1]) * rows.itemsize))
 
 
 def _maxima_and_sums(
@@ -184,11 +185,7 @@ def gradient(plan: Plan, scale: np.ndarray) -> np.ndarray:
     return out
 
 
-def cross_entropy(logits: Any, target: Any, /, **options: Any) -> Any:
-    """The loss of a call this path takes, else ``NotImplemented``."""
-    p = plan(logits, target, **options)
-    if p is None:
-        return NotImplemented
+def _loss(p: Plan) -> Any:
     with np.errstate(all="ignore"):
         out = losses(p)
         p.settle(out)
@@ -200,26 +197,58 @@ def cross_entropy(logits: Any, target: Any, /, **options: Any) -> Any:
     return np.asarray(total, dtype=p.rows.dtype)
 
 
-def cross_entropy_backward(logits: Any, target: Any, /, *, grad: Any, **options: Any) -> Any:
-    """The gradient of a call this path takes, else ``NotImplemented``."""
-    p = plan(logits, target, **options)
-    if p is None:
-        return NotImplemented
+def _gradient(p: Plan, call: CrossEntropyCall) -> Any:
     dtype = p.rows.dtype
-    if grad is None:
-        grad = np.ones((), dtype)
-    elif (
-        type(grad) is not np.ndarray
-        or grad.dtype.kind not in "fiu"
-        or grad.shape != (p.shape if p.reduction == "none" else ())
-    ):
-        return NotImplemented
-    else:
-        grad = grad.astype(dtype, copy=False)
+    grad = np.ones((), dtype) if call.grad is None else call.grad.astype(dtype, copy=False)
     with np.errstate(all="ignore"):
         if p.reduction == "mean":
             grad = _mean_scale(p, grad)
         scale = np.broadcast_to(grad.reshape(-1), (p.rows.shape[0],))
         out = gradient(p, np.ascontiguousarray(scale))
         p.settle(out)
-    return out.reshape(logits.shape)
+    return out.reshape(call.logits.shape)
+
+
+def _small(call: CrossEntropyCall, gradient: bool) -> tuple[Any, Any] | None:
+    """The plain small call (a few KiB of logits, valid labels, no weight, smoothing,
+    ``ignore_index`` or ``grad``) by the shortest chain of ufuncs; None for any other call
+    or at an edge (then the blocked kernels serve it)."""
+    logits: np.ndarray = call.logits
+    if (
+        logits.nbytes > small.SMALL_BYTES
+        or not call.labels_checked
+        or call.weight is not None
+        or call.smoothing
+        or call.ignore_index is not None
+        or call.grad is not None
+    ):
+        return None
+    rows = logits.reshape(-1, logits.shape[-1])
+    found = small.cross_entropy(rows, call.target.reshape(-1), call.reduction, gradient)
+    if found is None:
+        return None
+    loss, grad = found
+    if call.reduction == "none":
+        loss = loss.reshape(call.loss_shape)
+    return loss, None if grad is None else grad.reshape(logits.shape)
+
+
+def cross_entropy(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy` on this path."""
+    found = _small(call, False)
+    return _loss(Plan(call)) if found is None else found[0]
+
+
+def cross_entropy_backward(call: CrossEntropyCall) -> Any:
+    """:func:`portable_softmax.cross_entropy_backward` on this path."""
+    found = _small(call, True)
+    return _gradient(Plan(call), call) if found is None else found[1]
+
+
+def cross_entropy_with_grad(call: CrossEntropyCall) -> tuple[Any, Any]:
+    """:func:`portable_softmax.cross_entropy_with_grad` on this path (one plan for both)."""
+    found = _small(call, True)
+    if found is not None:
+        return found
+    p = Plan(call)
+    return _loss(p), _gradient(p, call)

@@ -18,15 +18,20 @@ SMALL_BYTES = 4096
 """Inputs up to this size take these kernels."""
 
 
-def _shifted_and_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(m, x - m, sum(exp(x - m)))`` per row, with ``exp`` left in a scratch, or None."""
-    m = np.maximum.reduce(x, axis=-1, keepdims=True)
-    shifted = np.subtract(x, m)
-    e = np.exp(shifted)
-    s = np.add.reduce(e, axis=-1, keepdims=True)
-    if not np.minimum.reduce(s, axis=None) >= 1:  # NaN fails too
-        return None
-    return m, shifted, s
+def _shifted_and_sums(
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(m, x - m, exp(x - m), sum(exp(x - m)))`` per row, or None at an edge. With a
+    finite maximum the shifted row is finite or -inf and its sum at least 1, so what the
+    caller computes from them raises no floating-point warning."""
+    with np.errstate(all="ignore"):
+        m = np.maximum.reduce(x, axis=-1, keepdims=True)
+        shifted = np.subtract(x, m)
+        e = np.exp(shifted)
+        s = np.add.reduce(e, axis=-1, keepdims=True)
+        if not np.minimum.reduce(s, axis=None) >= 1:  # NaN fails too
+            return None
+    return m, shifted, e, s
 
 
 def softmax(x: np.ndarray) -> np.ndarray | None:
@@ -43,22 +48,18 @@ def softmax(x: np.ndarray) -> np.ndarray | None:
 
 def log_softmax(x: np.ndarray) -> np.ndarray | None:
     """``(x - m) - log(sum(exp(x - m)))`` over the last axis, or None at an edge."""
-    with np.errstate(all="ignore"):
-        parts = _shifted_and_sums(x)
-        if parts is None:
-            return None
-        _, shifted, s = parts
-        return np.subtract(shifted, np.log(s), out=shifted)  # type: ignore[no-any-return]
+    parts = _shifted_and_sums(x)
+    if parts is None:
+        return None
+    return np.subtract(parts[1], np.log(parts[3]), out=parts[1])  # type: ignore[no-any-return]
 
 
 def logsumexp(x: np.ndarray) -> np.ndarray | None:
     """``m + log(sum(exp(x - m)))`` over the last axis (kept with length 1), or None."""
-    with np.errstate(all="ignore"):
-        parts = _shifted_and_sums(x)
-        if parts is None:
-            return None
-        m, _, s = parts
-        return np.add(m, np.log(s, out=s), out=s)  # type: ignore[no-any-return]
+    parts = _shifted_and_sums(x)
+    if parts is None:
+        return None
+    return np.add(parts[0], np.log(parts[3]), out=parts[3])  # type: ignore[no-any-return]
 
 
 def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) -> np.ndarray:
@@ -71,3 +72,29 @@ def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) ->
         if temperature is not None:
             np.divide(out, temperature, out=out)
         return out
+
+
+def cross_entropy(
+    x: np.ndarray, labels: np.ndarray, reduction: str, gradient: bool
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Loss (and gradient) of valid integer labels over the last axis of 2-D rows, without
+    weights, smoothing or ``ignore_index``, or None at an edge: ``l = log(s) - (x_y - m)``
+    and ``(p - onehot) * scale`` with ``scale = 1/N`` for the mean (``D = N`` here)."""
+    parts = _shifted_and_sums(x)
+    if parts is None:
+        return None
+    _, shifted, e, s = parts
+    index = np.arange(x.shape[0])
+    with np.errstate(all="ignore"):  # a -inf logit at a label: an infinite loss
+        losses = np.log(s[:, 0]) - shifted[index, labels]
+        if reduction == "none":
+            loss = losses
+        else:
+            total = np.add.reduce(losses)
+            loss = np.asarray(total / x.shape[0] if reduction == "mean" else total, x.dtype)
+    grad = None
+    if gradient:
+        scale = 1.0 / x.shape[0] if reduction == "mean" else 1.0
+        grad = np.multiply(e, np.divide(scale, s), out=e)
+        grad[index, labels] -= scale
+    return loss, grad
