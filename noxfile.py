@@ -157,7 +157,9 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         # as with JAX_ENABLE_X64=1). The backend-free tests run once, in the first session.
         if "jax" in backends:
             backends = [*backends, "jax_x64"]
-        extra = [] if suite == "cpu" else ["--backend-tests-only"]
+        # Without numba only the pure NumPy path differs from tests(cpu): its generic slot
+        # runs the same code as numpy-generic there, so this session runs the numpy path.
+        extra = [] if suite == "cpu" else ["--backend-tests-only", "--path", "numpy"]
         with _timed(session, "pytest"):
             # One xdist run for every backend; --dist loadgroup keeps each test module's JAX
             # tests of one slot on one worker, and the numba tests on one, so each
