@@ -15,7 +15,7 @@ serves every Dask array whatever the setting, and the setting picks the kernels 
 run on (``generic`` included). The setting is read only for libraries that have backends, so
 a call on PyTorch or JAX arrays never reads it (nothing for ``torch.compile`` to trace).
 
-``python -m portable_softmax._dispatch`` prints the README's path table from this registry.
+The README's path table is generated from this registry (:func:`path_table`).
 """
 
 from __future__ import annotations
@@ -29,15 +29,11 @@ from typing import Any
 
 from . import _config, _generic
 from ._lib import _capabilities as can
-from ._lib._call import CROSS_ENTROPY, DERIVATIVES, FORWARD, FUNCTIONS
+from ._lib._call import CROSS_ENTROPY, DERIVATIVES, FORWARD, FUNCTIONS, library_of
 
 __all__ = ["BACKENDS", "Backend", "dispatch", "path_names", "path_table", "serving"]
 
 Tests = tuple[can.Capability, ...]
-
-PUBLIC = FUNCTIONS
-"""The public functions a backend may have kernels for (besides the Dask tree's block
-operations ``row_statistics`` and ``rescale_rows``, which the NumPy-array backends offer)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,9 @@ class Backend:
     library: str
     """The array library it serves: the top-level module of the array type."""
     takes: Mapping[str, Tests]
-    """Per public function it has a kernel for, the tests a call must pass."""
+    """Per public function it has a kernel for (and, for the NumPy-array backends, the Dask
+    tree's block operations ``row_statistics`` and ``rescale_rows``), the tests a call must
+    pass."""
     needs: str | None = None
     """A library the array's own does not bring (numba): used only where importable."""
     automatic: bool = True
@@ -163,7 +161,7 @@ CUPY = Backend(
 DASK = Backend(
     "dask",
     "dask",
-    takes=_each(PUBLIC, ()),
+    takes=_each(FUNCTIONS, ()),
     container=True,
     summary=(
         "a lazy graph: chunks that hold whole slices run each block on its chunk type's "
@@ -233,8 +231,7 @@ def dispatch(
 def path_names(x: Any) -> tuple[str, ...]:
     """The paths an array like ``x`` can take here, in order, ``generic`` last (backends whose
     optional library is missing left out; CuPy's included though not automatic)."""
-    library = type(x).__module__.partition(".")[0]
-    names = [b.name for b in _BY_LIBRARY.get(library, ()) if b.load() is not None]
+    names = [b.name for b in _BY_LIBRARY.get(library_of(x), ()) if b.load() is not None]
     return (*names, "generic")
 
 
@@ -262,9 +259,9 @@ def _takes(backend: Backend) -> str:
     of each group of functions (forward, derivatives, cross-entropy) beyond those."""
     groups: dict[Tests, list[str]] = {}
     for function, tests in backend.takes.items():
-        if function in PUBLIC:
+        if function in FUNCTIONS:
             groups.setdefault(tests, []).append(function)
-    every = sum(len(functions) for functions in groups.values()) == len(PUBLIC)
+    every = sum(len(functions) for functions in groups.values()) == len(FUNCTIONS)
     common = [t for t in next(iter(groups)) if all(t in tests for tests in groups)]
     words = ["every function" if every else ", ".join(f for fs in groups.values() for f in fs)]
     words += [_words(test) for test in common]

@@ -22,7 +22,7 @@ from .._lib._arguments import Array
 from .._lib._call import CrossEntropyCall
 from .._lib._labels import signed_labels
 from .._lib._quiet import quiet_floating_point
-from .._lib._slices import Slices, prepare
+from .._lib._slices import Slices, cast, prepare
 from .cross_entropy_kernels import Config, kernel_of
 from .reductions import accurate_sum
 from .run import run
@@ -38,7 +38,6 @@ class Operands:
     config: Config
     operands: tuple[Array, ...]
     """logits, target (labels with a length-1 class axis, or probabilities), [weight]."""
-    loss_shape: tuple[int, ...]
     result_dtype: Any
 
 
@@ -55,7 +54,7 @@ def operands(call: CrossEntropyCall) -> Operands:
     kernel_operands = [x, operand]
     if call.weight is not None:
         shape = tuple(n if i in axes else 1 for i, n in enumerate(x.shape))
-        kernel_operands.append(xp.reshape(_as_floating(xp, call.weight, x.dtype), shape))
+        kernel_operands.append(xp.reshape(cast(xp, call.weight, x.dtype), shape))
     config = Config(
         hard=call.hard,
         classes=call.classes,
@@ -68,13 +67,8 @@ def operands(call: CrossEntropyCall) -> Operands:
         slices=replace(slices, result_dtype=x.dtype),
         config=config,
         operands=tuple(kernel_operands),
-        loss_shape=call.loss_shape,
         result_dtype=call.result_dtype,
     )
-
-
-def _as_floating(xp: ModuleType, a: Array, dtype: Any) -> Array:
-    return a if a.dtype == dtype else xp.astype(a, dtype)
 
 
 def _per_sample(call: Operands, kernel: Any) -> Array:
@@ -137,7 +131,7 @@ def _gradient(call: Operands, reduction: str, grad: Array | None) -> Array:
     if slices.empty:
         return out_slices.finish(x)
     if grad is not None:
-        grad = _as_floating(xp, grad, x.dtype)
+        grad = cast(xp, grad, x.dtype)
     scale = grad
     if reduction == "mean":
         one = xp.ones((), dtype=x.dtype, device=array_api_compat.device(x))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from .._lib._arguments import Array
+from .._lib._call import library_of
 
 _NATIVE_LEAF = 8
 """Lengths at or below this are summed natively: their error is at most 7 roundings."""
@@ -31,9 +32,7 @@ def _native_is_pairwise(a: Array, axes: tuple[int, ...]) -> bool:
     trailing = axes == tuple(range(a.ndim - len(axes), a.ndim))
     if not trailing:
         return False
-    # The array's library by its type's module (array_api_compat's tests are lru-cached
-    # functions, which torch.compile warns about).
-    library = type(a).__module__.partition(".")[0]
+    library = library_of(a)
     if library == "numpy":
         # Pairwise only when the reduced block is contiguous in memory.
         return bool(a.flags.c_contiguous)

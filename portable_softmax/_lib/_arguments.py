@@ -15,6 +15,8 @@ from typing import Any, Protocol, TypeVar
 
 import array_api_compat
 
+from ._call import library_of
+
 Array = Any
 """Inside the package: any array that ``array_api_compat.array_namespace`` recognises."""
 
@@ -81,7 +83,7 @@ def _traced_library(named: dict[str, object]) -> ModuleType | None:
     for value in named.values():
         if value is None:
             continue
-        found = _TRACED_LIBRARIES.get(type(value).__module__.partition(".")[0])
+        found = _TRACED_LIBRARIES.get(library_of(value))
         if found is None or (namespace is not None and found is not namespace):
             return None
         namespace = found

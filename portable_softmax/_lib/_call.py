@@ -13,10 +13,19 @@ costs a fraction of a frozen dataclass's ``__init__``.
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 from typing import Any, NamedTuple
 
-__all__ = ["CROSS_ENTROPY", "DERIVATIVES", "FORWARD", "FUNCTIONS", "Call", "CrossEntropyCall"]
+__all__ = [
+    "CROSS_ENTROPY",
+    "DERIVATIVES",
+    "FORWARD",
+    "FUNCTIONS",
+    "Call",
+    "CrossEntropyCall",
+    "library_of",
+]
 
 FORWARD = ("softmax", "log_softmax", "logsumexp")
 DERIVATIVES = ("softmax_backward", "softmax_jvp", "log_softmax_backward", "log_softmax_jvp")
@@ -24,6 +33,13 @@ CROSS_ENTROPY = ("cross_entropy", "cross_entropy_backward", "cross_entropy_with_
 FUNCTIONS = (*FORWARD, *DERIVATIVES, *CROSS_ENTROPY)
 """Every public function a path may serve: a backend package exposes a kernel under each name
 it takes, and the portable path (``_generic``) one under every name."""
+
+
+def library_of(x: object) -> str:
+    """The array library of ``x``: the top-level module of its type (``numpy``, ``torch``,
+    ``dask``...), the key the registry serves by (no ``array_api_compat`` test: those are
+    lru-cached functions, which ``torch.compile`` warns about)."""
+    return type(x).__module__.partition(".")[0]
 
 
 class Call(NamedTuple):
@@ -51,6 +67,22 @@ class Call(NamedTuple):
     """The dtype the work is done in (float32 for 16-bit floats)."""
     result_dtype: Any
     """The dtype of the result."""
+
+    def rows(self, a: Any) -> Any:
+        """``a`` (``x`` or ``vector``) as ``(rows, n)``, the reduced axes flattened into ``n``:
+        for calls reduced over trailing axes, of arrays that reshape so without a copy."""
+        k = len(self.axes)
+        if a.ndim == 2 and k == 1:
+            return a
+        return a.reshape(-1, math.prod(a.shape[a.ndim - k :]))
+
+    def reduced_shape(self) -> tuple[int, ...]:
+        """The shape of a reduction of ``x`` (logsumexp): the reduced axes with length 1
+        under ``keepdims``, else left out."""
+        shape = self.x.shape
+        if self.keepdims:
+            return tuple(1 if i in self.axes else n for i, n in enumerate(shape))
+        return tuple(n for i, n in enumerate(shape) if i not in self.axes)
 
 
 class CrossEntropyCall(NamedTuple):

@@ -28,17 +28,13 @@ from ._arguments import (
     namespace_of,
     normalize_axis,
 )
-from ._call import Call, CrossEntropyCall
+from ._call import Call, CrossEntropyCall, library_of
 
 __all__ = ["describe", "describe_cross_entropy", "extra_positional", "keyword_options"]
 
 _numpy_lane: tuple[Any, ModuleType] | None = None
 """``(numpy.ndarray, array_api_compat.numpy)`` once a NumPy array has been described
 (NumPy is never imported here: the lane opens when NumPy arrays arrive)."""
-
-
-def _library(x: object) -> str:
-    return type(x).__module__.partition(".")[0]
 
 
 def describe(
@@ -114,7 +110,7 @@ def _describe(
     check_where(xp, where, shape)
     t = check_temperature(xp, temperature if t_array is None else plain["temperature"], keep_shape)
     _open_numpy_lane(xp, x)
-    library = _library(x)
+    library = library_of(x)
     return Call(
         function, xp, library, x, vector, axes, where, t, keepdims, compute_dtype, result_dtype
     )
@@ -192,7 +188,7 @@ def describe_cross_entropy(
         classes *= int(shape[i])
     _open_numpy_lane(xp, logits)
     return CrossEntropyCall(
-        function, xp, _library(logits), logits, target, weight, grad, where, axes, hard,
+        function, xp, library_of(logits), logits, target, weight, grad, where, axes, hard,
         classes, options.reduction, options.ignore_index, options.label_smoothing,
         options.validate, False, loss_shape, compute_dtype, result_dtype,
     )  # fmt: skip

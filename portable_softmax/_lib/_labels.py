@@ -18,7 +18,7 @@ from typing import Any
 import array_api_compat
 
 from ._arguments import Array
-from ._call import CrossEntropyCall
+from ._call import CrossEntropyCall, library_of
 
 __all__ = ["check_labels", "signed_labels"]
 
@@ -29,7 +29,7 @@ def check_labels(call: CrossEntropyCall) -> CrossEntropyCall:
     if not call.hard or call.validate is False:
         return call
     target = call.target
-    if type(target).__module__ == "numpy":  # eager on the host: read them
+    if library_of(target) == "numpy":  # eager on the host: read them
         if call.ignore_index is None and call.where is None and _numpy_in_range(call):
             return _checked(call)
     elif call.validate is None and not _is_eager_cpu(target):
@@ -135,7 +135,7 @@ def _is_eager_cpu(x: Array) -> bool:
 
 
 def _kind(x: Array) -> str:
-    return f"{type(x).__module__.split('.')[0]} {type(x).__name__}"
+    return f"{library_of(x)} {type(x).__name__}"
 
 
 def _raise_first_bad(xp: ModuleType, labels: Array, bad: Array, what: str) -> None:

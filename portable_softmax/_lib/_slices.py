@@ -93,12 +93,12 @@ def prepare(call: Any, primary: Array, *companions: Array) -> tuple[Slices, list
     """The slices of ``call`` and its arrays (``primary`` first) in the compute dtype."""
     xp = call.xp
     dtype = call.compute_dtype
-    arrays = [_cast(xp, a, dtype) for a in (primary, *companions)]
+    arrays = [cast(xp, a, dtype) for a in (primary, *companions)]
     shape = tuple(primary.shape)
     mask = None if call.where is None else xp.broadcast_to(call.where, shape)
     t = getattr(call, "temperature", None)
     if t is not None and not isinstance(t, float):
-        t = _cast(xp, t, dtype)
+        t = cast(xp, t, dtype)
     axes = call.axes
     added_axis = not axes
     if added_axis:
@@ -111,5 +111,6 @@ def prepare(call: Any, primary: Array, *companions: Array) -> tuple[Slices, list
     return Slices(xp, axes, mask, t, call.result_dtype, added_axis, empty), arrays
 
 
-def _cast(xp: ModuleType, a: Any, dtype: Any) -> Array:
+def cast(xp: ModuleType, a: Any, dtype: Any) -> Array:
+    """``a`` in ``dtype`` (itself when it already is)."""
     return a if a.dtype == dtype else xp.astype(a, dtype)

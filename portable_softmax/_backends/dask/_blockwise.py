@@ -17,7 +17,7 @@ from typing import Any
 import array_api_compat
 
 from ._graph import Array, aligned, expand, kept_chunks, meta_like
-from ._package import Call, dispatch, one_thread
+from ._package import Call, dispatch, library_of, one_thread
 
 
 def static(call: Any, **arrays: None) -> Any:
@@ -29,7 +29,7 @@ def on_blocks(static_call: Any, first: Any, **arrays: Any) -> Any:
     """The static call completed with one block's arrays and namespace."""
     return static_call._replace(
         xp=array_api_compat.array_namespace(first),
-        library=type(first).__module__.partition(".")[0],
+        library=library_of(first),
         **arrays,
     )
 

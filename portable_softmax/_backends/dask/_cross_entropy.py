@@ -26,9 +26,9 @@ from ._graph import (
     expand,
     indices,
     meta_like,
+    served_whole,
     squeezed,
     tree_sum,
-    whole_slices,
 )
 from ._package import (
     CrossEntropyCall,
@@ -194,18 +194,17 @@ def _canonical(call: CrossEntropyCall) -> tuple[CrossEntropyCall, bool, bool]:
 
 
 def _prepared(call: CrossEntropyCall) -> tuple[CrossEntropyCall, Operands, _Layout | None]:
-    """``(call, portable operands, layout)``; layout None: chunks split the class axes (the
-    tree serves them; on the portable path they are rechunked whole first)."""
+    """``(call, portable operands, layout)``; layout None: the tree serves chunks that split
+    the class axes (where the call is ``served_whole``, they are rechunked whole first)."""
     path = current_path()
-    if not whole_slices(call.logits, call.axes) and (path == "generic" or call.logits.size == 0):
-        whole = dict.fromkeys(call.axes, -1)
-        call = call._replace(
-            logits=call.logits.rechunk(whole),
-            target=call.target if call.hard else call.target.rechunk(whole),
-        )
+    if not served_whole(call.logits, call.axes, path):
+        return call, operands(call), None
+    whole = dict.fromkeys(call.axes, -1)
+    call = call._replace(
+        logits=call.logits.rechunk(whole),
+        target=call.target if call.hard else call.target.rechunk(whole),
+    )
     prepared = operands(call)
-    if not whole_slices(call.logits, call.axes):
-        return call, prepared, None
     return call, prepared, _Layout(call, prepared, path)
 
 

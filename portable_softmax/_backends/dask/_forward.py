@@ -5,25 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ._blockwise import map_whole_slices
-from ._graph import Array, squeezed, whole_slices
+from ._graph import Array, served_whole, squeezed
 from ._output import forward_pass, logsumexp_pass
 from ._package import Call, current_path, prepare
 from ._tree import statistics
 
 
 def layout(call: Any, path: str) -> Any:
-    """The call on chunks that hold whole slices, or None when the tree serves it.
-
-    Chunks that split the reduced axes take the tree, except on the portable path, whose
-    reference is the plain kernel on whole slices, and for empty arrays (nothing to
-    compute): there they are rechunked whole.
-    """
-    x = call.x
-    if whole_slices(x, call.axes):
-        return call
-    if path != "generic" and x.size != 0:
+    """The call on chunks that hold whole slices (see ``served_whole``), or None when the
+    tree serves it."""
+    if not served_whole(call.x, call.axes, path):
         return None
-    return call._replace(x=x.rechunk(dict.fromkeys(call.axes, -1)))
+    return call._replace(x=call.x.rechunk(dict.fromkeys(call.axes, -1)))
 
 
 def forward(call: Call) -> Array:

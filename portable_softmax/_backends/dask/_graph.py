@@ -30,6 +30,14 @@ def whole_slices(x: Array, axes: tuple[int, ...]) -> bool:
     return all(x.numblocks[a] == 1 for a in axes)
 
 
+def served_whole(x: Array, axes: tuple[int, ...], path: str) -> bool:
+    """Whether a call on ``x`` runs on chunks that hold whole slices along ``axes``: where
+    they already do, on the portable path (its reference is the plain kernel on whole
+    slices) and for empty arrays (nothing to compute); elsewhere the tree serves split
+    chunks. The caller rechunks the reduced axes whole (a no-op where they are)."""
+    return whole_slices(x, axes) or path == "generic" or x.size == 0
+
+
 def meta_like(x: Array, dtype: Any, ndim: int | None = None) -> Any:
     """An empty array of ``x``'s chunk type with ``dtype`` and ``ndim >= 1`` dimensions
     (0-d results are built with keepdims and squeezed by Dask)."""

@@ -15,7 +15,7 @@ from ..._dispatch import dispatch
 from ..._generic.cross_entropy import Operands, operands
 from ..._generic.cross_entropy_kernels import kernel_of
 from ..._generic.reductions import accurate_sum
-from ..._lib._call import Call, CrossEntropyCall
+from ..._lib._call import Call, CrossEntropyCall, library_of
 from ..._lib._quiet import quiet_floating_point
 from ..._lib._slices import Slices, prepare
 
@@ -28,6 +28,7 @@ __all__ = [
     "current_path",
     "denominator_kernel",
     "dispatch",
+    "library_of",
     "one_thread",
     "operands",
     "prepare",

@@ -10,7 +10,6 @@ nothing.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -30,19 +29,10 @@ from ._derivatives import LOG_SOFTMAX_JVP, LOG_SOFTMAX_VJP, SOFTMAX_PRODUCT, der
 from ._forward import LOG_SOFTMAX, LOGSUMEXP, SOFTMAX, forward_kernel
 from ._statistics import rescale_rows as rescale_rows
 from ._statistics import row_statistics as row_statistics
-from ._threads import PARALLEL_BYTES, parallel
+from ._threads import parallel
 
 # a kernel for every public function, and the Dask tree's two block operations
 __all__ = [*FUNCTIONS, "rescale_rows", "row_statistics"]
-
-
-def _rows(call: Call, a: np.ndarray) -> np.ndarray:
-    """``a`` as ``(rows, n)``, the reduced trailing axes flattened into ``n`` (a view: the
-    registry took C-contiguous arrays only)."""
-    if a.ndim == 2 and len(call.axes) == 1:
-        return a
-    n = math.prod(a.shape[a.ndim - len(call.axes) :])
-    return a.reshape(-1, n)
 
 
 _ONES: dict[str, Any] = {}
@@ -61,17 +51,11 @@ def _temperature(call: Call, dtype: np.dtype[Any]) -> Any:
 
 def _run_forward(call: Call, kind: int) -> Any:
     x = call.x
-    out = np.empty(x.shape, x.dtype)
-    t = _temperature(call, x.dtype)
-    if x.ndim == 2 and len(call.axes) == 1 and x.nbytes < PARALLEL_BYTES:
-        # the common small call: its rows as they are, on one thread (every step here
-        # costs a visible part of an (8, 10) call)
-        forward_kernel(kind, False, _config.edges_enabled())(x, out, t)
-        return out
-    rows = _rows(call, x)
-    threaded = parallel(rows.nbytes, rows.shape[0])
-    forward_kernel(kind, threaded, _config.edges_enabled())(rows, out.reshape(rows.shape), t)
-    return out
+    rows = call.rows(x)
+    out = np.empty(rows.shape, rows.dtype)
+    kernel = forward_kernel(kind, parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled())
+    kernel(rows, out, _temperature(call, rows.dtype))
+    return out if rows is x else out.reshape(x.shape)
 
 
 def softmax(call: Call) -> Any:
@@ -86,28 +70,22 @@ def log_softmax(call: Call) -> Any:
 
 def logsumexp(call: Call) -> Any:
     """:func:`portable_softmax.logsumexp` on the compiled kernels."""
-    rows = _rows(call, call.x)
+    rows = call.rows(call.x)
     out = np.empty((rows.shape[0], 1), rows.dtype)
-    threaded = parallel(rows.nbytes, rows.shape[0])
-    kernel = forward_kernel(LOGSUMEXP, threaded, _config.edges_enabled())
+    kernel = forward_kernel(
+        LOGSUMEXP, parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled()
+    )
     kernel(rows, out, _temperature(call, rows.dtype))
-    shape = call.x.shape
-    if call.keepdims:
-        return out.reshape(tuple(1 if i in call.axes else n for i, n in enumerate(shape)))
-    return out.reshape(shape[: len(shape) - len(call.axes)])
+    return out.reshape(call.reduced_shape())
 
 
 def _run_derivative(call: Call, kind: int) -> Any:
     x = call.x
-    out = np.empty(x.shape, x.dtype)
-    t = _temperature(call, x.dtype)
-    if x.ndim == 2 and len(call.axes) == 1 and x.nbytes < PARALLEL_BYTES:  # as above
-        derivative_kernel(kind, False)(x, call.vector, out, t)
-        return out
-    rows = _rows(call, x)
+    rows = call.rows(x)
+    out = np.empty(rows.shape, rows.dtype)
     kernel = derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]))
-    kernel(rows, _rows(call, call.vector), out.reshape(rows.shape), t)
-    return out
+    kernel(rows, call.rows(call.vector), out, _temperature(call, rows.dtype))
+    return out if rows is x else out.reshape(x.shape)
 
 
 def softmax_backward(call: Call) -> Any:

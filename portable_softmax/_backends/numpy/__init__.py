@@ -10,10 +10,7 @@ finite) are settled by the portable kernels. log_softmax's derivatives have no k
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-import numpy as np
 
 from ..._lib._call import Call
 from . import derivatives, forward, small
@@ -28,25 +25,15 @@ __all__ = [
     "logsumexp",
     "rescale_rows",
     "row_statistics",
-    "rows",
     "softmax",
     "softmax_backward",
     "softmax_jvp",
 ]
 
 
-def rows(call: Call, a: np.ndarray) -> np.ndarray:
-    """``a`` (the call's ``x`` or vector) as ``(rows, n)`` with the reduced trailing axes
-    flattened into ``n``: a view (the registry took only calls where it is one)."""
-    if a.ndim == 2 and len(call.axes) == 1:
-        return a
-    n = math.prod(a.shape[a.ndim - len(call.axes) :])
-    return a.reshape(-1, n)
-
-
 def _forward(call: Call, small_kernel: Any, blocked_kernel: Any) -> Any:
     """A small input's shortest chain (T = 1, no edge), else the blocked kernel."""
-    x = rows(call, call.x)
+    x = call.rows(call.x)
     t = call.temperature
     out = small_kernel(x) if t is None and x.nbytes <= small.SMALL_BYTES else None
     if out is None:
@@ -63,19 +50,16 @@ def log_softmax(call: Call) -> Any:
 
 
 def logsumexp(call: Call) -> Any:
-    x = rows(call, call.x)
+    x = call.rows(call.x)
     out = small.logsumexp(x) if x.nbytes <= small.SMALL_BYTES else None
     if out is None:
         out = forward.logsumexp(x)
-    shape = call.x.shape
-    if call.keepdims:
-        return out.reshape(tuple(1 if i in call.axes else n for i, n in enumerate(shape)))
-    return out.reshape(shape[: len(shape) - len(call.axes)])
+    return out.reshape(call.reduced_shape())
 
 
 def softmax_backward(call: Call) -> Any:
-    y = rows(call, call.x)
-    g = rows(call, call.vector)
+    y = call.rows(call.x)
+    g = call.rows(call.vector)
     if y.nbytes <= small.SMALL_BYTES:
         out = small.softmax_backward(y, g, call.temperature)
     else:
