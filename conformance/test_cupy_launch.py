@@ -15,14 +15,13 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from conformance._framework.processes import run_python
 from portable_softmax import _dispatch
 from portable_softmax._backends.cupy import _compile_check, _launch
 from portable_softmax._backends.cupy._launch import DeviceProperties, plan
@@ -444,16 +443,11 @@ print("ok")
 
 @pytest.mark.parametrize("setting", ["unset", "cupy"])
 def test_the_backend_imports_without_cupy(setting: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PORTABLE_SOFTMAX_PATH"}
-    if setting != "unset":
-        env["PORTABLE_SOFTMAX_PATH"] = setting
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_CUPY_PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    done = run_python(
+        _WITHOUT_CUPY_PROBE,
+        set_env={} if setting == "unset" else {"PORTABLE_SOFTMAX_PATH": setting},
+        unset=("PORTABLE_SOFTMAX_PATH",),
+        cwd=os.getcwd(),
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -485,14 +479,10 @@ assert "cupy" not in sys.modules
 def test_kernel_adapter_grades_the_cupy_path_and_counts(tmp_path: Path) -> None:
     # in a subprocess: the adapter wraps the backend's functions to count (for good)
     counts = tmp_path / "counts.json"
-    env = {**os.environ, "PORTABLE_SOFTMAX_KERNEL_COUNTS": str(counts)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", _ADAPTER_PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    done = run_python(
+        _ADAPTER_PROBE,
+        set_env={"PORTABLE_SOFTMAX_KERNEL_COUNTS": str(counts)},
+        cwd=os.getcwd(),
         timeout=120,
     )
     assert done.returncode == 0, done.stderr

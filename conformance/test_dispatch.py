@@ -10,9 +10,6 @@ thread switches reject bad values with a clear error.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import pytest
 
 import portable_softmax as ps
 from conformance._framework.backends import Backend
+from conformance._framework.processes import run_python
 from portable_softmax import _dispatch
 from portable_softmax._lib._call import CROSS_ENTROPY, DERIVATIVES, FORWARD
 from portable_softmax._lib._describe import describe, describe_cross_entropy
@@ -213,20 +211,14 @@ def test_import_loads_no_array_library() -> None:
         "loaded = [m for m in ('numpy', 'numba', 'cupy', 'torch', 'jax', 'dask') "
         "if m in sys.modules]; assert not loaded, loaded"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=_root(), env=_env())
+    run = run_python(code, unset=("PORTABLE_SOFTMAX_PATH",))
+    assert run.returncode == 0, run.stderr
 
 
 def test_bad_path_setting_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"path must be one of .*generic"), ps.use_path("gpu"):
         pass
-    env = {**_env(), "PORTABLE_SOFTMAX_PATH": "fastest"}
-    run = subprocess.run(
-        [sys.executable, "-c", "import portable_softmax"],
-        cwd=_root(),
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    run = run_python("import portable_softmax", set_env={"PORTABLE_SOFTMAX_PATH": "fastest"})
     assert run.returncode != 0
     assert "PORTABLE_SOFTMAX_PATH must be one of" in run.stderr
 
@@ -267,14 +259,3 @@ def test_dask_blocks_run_their_kernels_on_one_thread() -> None:
         assert seen == [1, 2, 2]
     finally:
         ps.set_num_threads(before)
-
-
-def _root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PORTABLE_SOFTMAX_PATH", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_root(), env.get("PYTHONPATH")]))
-    return env

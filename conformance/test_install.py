@@ -12,13 +12,12 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import portable_softmax
+from conformance._framework.processes import run_python
 
 pytestmark = pytest.mark.api
 
@@ -63,22 +62,13 @@ def _read_only_copy(destination: Path) -> Path:
 def test_read_only_install_without_a_writable_home(tmp_path: Path) -> None:
     site = tmp_path / "site"
     package = _read_only_copy(site)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "PORTABLE_SOFTMAX_PATH")
-    }
-    env["HOME"] = os.devnull  # no folder can be made below it: no writable home
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
-        run = subprocess.run(
-            [sys.executable, "-c", _SCRIPT],
-            env=env,
+        run = run_python(
+            _SCRIPT,
+            paths=(site,),
+            set_env={"HOME": os.devnull, "PYTHONDONTWRITEBYTECODE": "1"},  # no writable home
+            unset=("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "PORTABLE_SOFTMAX_PATH"),
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
         )
     finally:
         for path in [package, *package.rglob("*")]:  # let pytest remove its temp folder

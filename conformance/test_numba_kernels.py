@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +25,7 @@ else:
 
 import numba
 
+from conformance._framework.processes import run_python
 from portable_softmax import _config, _dispatch
 from portable_softmax._backends import numba as kernels
 from portable_softmax._backends.numba._exp import vexp
@@ -607,9 +606,8 @@ def test_import_compiles_nothing_and_only_this_module_imports_numba() -> None:
         "assert not _forward.forward_kernel.cache_info().currsize\n"
         "assert not _reductions.row_max.signatures\n"
     )
-    env = {**os.environ, "PORTABLE_SOFTMAX_PATH": "auto"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)
+    run = run_python(code, set_env={"PORTABLE_SOFTMAX_PATH": "auto"})
+    assert run.returncode == 0, run.stderr
 
 
 def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> None:
@@ -624,17 +622,13 @@ def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path: Any) -> Non
         "    ps.softmax_backward(x, x)\n"
         "    ps.cross_entropy_backward(x, np.zeros(4, np.int64))\n"
     )
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True,
-            text=True,
-        ).stdout
-        for _ in range(2)
-    ]  # fmt: skip
-    assert "data saved" in runs[0]
-    assert "data saved" not in runs[1], runs[1]
+    cache = {"NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
+    runs = [run_python(code, set_env=cache) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    runs_out = [run.stdout for run in runs]
+    assert "data saved" in runs_out[0]
+    assert "data saved" not in runs_out[1], runs_out[1]
 
 
 def _rows_call(
