@@ -18,8 +18,6 @@ from ._lib._labels import check_labels
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
 
-_OPTIONS = "axis, reduction, weight, ignore_index, label_smoothing, where, validate"
-
 
 @keyword_options
 def cross_entropy(
@@ -90,7 +88,7 @@ def cross_entropy(
     array([0.407606, 2.407606])
     """
     if extra:
-        raise extra_positional("cross_entropy", extra, _OPTIONS)
+        raise extra_positional(cross_entropy, extra)
     call = describe_cross_entropy(
         "cross_entropy",
         logits,
@@ -153,7 +151,7 @@ def cross_entropy_backward(
            [-0.90996943,  0.24472847,  0.66524096]])
     """
     if extra:
-        raise extra_positional("cross_entropy_backward", extra, f"grad, {_OPTIONS}")
+        raise extra_positional(cross_entropy_backward, extra)
     call = describe_cross_entropy(
         "cross_entropy_backward",
         logits,
@@ -221,7 +219,7 @@ def cross_entropy_with_grad(
            [-0.454985,  0.122364,  0.33262 ]])
     """
     if extra:
-        raise extra_positional("cross_entropy_with_grad", extra, f"grad, {_OPTIONS}")
+        raise extra_positional(cross_entropy_with_grad, extra)
     call = describe_cross_entropy(
         "cross_entropy_with_grad",
         logits,

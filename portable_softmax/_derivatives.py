@@ -13,8 +13,6 @@ from ._dispatch import dispatch
 from ._lib._arguments import Array, ArrayT, Axis
 from ._lib._describe import describe, extra_positional, keyword_options
 
-_OPTIONS = "axis, where, temperature"
-
 __all__ = ["log_softmax_backward", "log_softmax_jvp", "softmax_backward", "softmax_jvp"]
 
 
@@ -54,7 +52,7 @@ def softmax_backward(
     array([-0.022033,  0.184836, -0.162803])
     """
     if extra:
-        raise extra_positional("softmax_backward", extra, _OPTIONS)
+        raise extra_positional(softmax_backward, extra)
     names = ("y", "grad")
     call = describe(
         "softmax_backward", y, grad, names=names, axis=axis, where=where, temperature=temperature
@@ -98,7 +96,7 @@ def softmax_jvp(
     True
     """
     if extra:
-        raise extra_positional("softmax_jvp", extra, _OPTIONS)
+        raise extra_positional(softmax_jvp, extra)
     names = ("y", "tangent")
     call = describe(
         "softmax_jvp", y, tangent, names=names, axis=axis, where=where, temperature=temperature
@@ -142,7 +140,7 @@ def log_softmax_backward(
     array([ 0.5, -0.5])
     """
     if extra:
-        raise extra_positional("log_softmax_backward", extra, _OPTIONS)
+        raise extra_positional(log_softmax_backward, extra)
     names = ("logp", "grad")
     call = describe(
         "log_softmax_backward",
@@ -191,7 +189,7 @@ def log_softmax_jvp(
     array([ 0.5, -0.5])
     """
     if extra:
-        raise extra_positional("log_softmax_jvp", extra, _OPTIONS)
+        raise extra_positional(log_softmax_jvp, extra)
     names = ("logp", "tangent")
     call = describe(
         "log_softmax_jvp",

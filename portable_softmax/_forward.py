@@ -61,7 +61,7 @@ def softmax(
     array([0. , 0.5, 0.5])
     """
     if extra:
-        raise extra_positional("softmax", extra, "axis, where, temperature")
+        raise extra_positional(softmax, extra)
     call = describe("softmax", x, axis=axis, where=where, temperature=temperature)
     return dispatch(call)  # type: ignore[no-any-return]
 
@@ -108,7 +108,7 @@ def log_softmax(
     array([-inf, -inf])
     """
     if extra:
-        raise extra_positional("log_softmax", extra, "axis, where, temperature")
+        raise extra_positional(log_softmax, extra)
     call = describe("log_softmax", x, axis=axis, where=where, temperature=temperature)
     return dispatch(call)  # type: ignore[no-any-return]
 
@@ -155,6 +155,6 @@ def logsumexp(
     array([-inf, -inf])
     """
     if extra:
-        raise extra_positional("logsumexp", extra, "axis, where, keepdims")
+        raise extra_positional(logsumexp, extra)
     call = describe("logsumexp", x, axis=axis, where=where, temperature=None, keepdims=keepdims)
     return dispatch(call)  # type: ignore[no-any-return]

@@ -15,7 +15,7 @@ from ._cross_entropy import cross_entropy, cross_entropy_backward
 from ._derivatives import log_softmax_backward, softmax_backward
 from ._forward import log_softmax, softmax
 from ._lib._arguments import Array, Axis
-from ._lib._describe import extra_positional, keyword_options
+from ._lib._describe import extra_positional, keyword_names, keyword_options
 from ._lib._targets import check_options
 
 __all__ = ["LogSoftmaxLayer", "SoftmaxCrossEntropyLayer", "SoftmaxLayer"]
@@ -33,21 +33,21 @@ _OTHER_NAMES = {"dim": "axis", "mask": "where", "T": "temperature", "ignore": "i
 """Options by the names other libraries give them (PyTorch's ``dim``), and ours."""
 
 
-def _refuse(
-    layer: object, extra: tuple[object, ...], unknown: dict[str, object], options: str
-) -> None:
+def _refuse(layer: object, extra: tuple[object, ...], unknown: dict[str, object]) -> None:
     """A ``TypeError`` naming the layer (not a private base class) and the option to use, for
     options given by position or under another library's name."""
     name = type(layer).__name__
+    init = type(layer).__init__
     if extra:
-        raise extra_positional(name, extra, options)
+        raise extra_positional(init, extra, name)
     if not unknown:
         return
     given = next(iter(unknown))
     ours = _OTHER_NAMES.get(given)
     hint = f"; the same option here is {ours}=" if ours else ""
     raise TypeError(
-        f"{name}() got an unexpected keyword argument {given!r}{hint} (options: {options})"
+        f"{name}() got an unexpected keyword argument {given!r}{hint} "
+        f"(options: {keyword_names(init)})"
     )
 
 
@@ -66,7 +66,7 @@ class _OutputLayer:
         temperature: float | Array | None = None,
         **unknown: object,
     ) -> None:
-        _refuse(self, extra, unknown, "axis, where, temperature")
+        _refuse(self, extra, unknown)
         self.options: dict[str, Any] = {"axis": axis, "where": where, "temperature": temperature}
         self.output: Array | None = None
 
@@ -180,12 +180,7 @@ class SoftmaxCrossEntropyLayer:
         validate: bool | None = None,
         **unknown: object,
     ) -> None:
-        _refuse(
-            self,
-            extra,
-            unknown,
-            "axis, reduction, weight, ignore_index, label_smoothing, where, validate",
-        )
+        _refuse(self, extra, unknown)
         check_options(reduction, ignore_index, label_smoothing, validate)
         self.options: dict[str, Any] = {
             "axis": axis,

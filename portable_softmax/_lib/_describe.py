@@ -30,7 +30,13 @@ from ._arguments import (
 )
 from ._call import Call, CrossEntropyCall, library_of
 
-__all__ = ["describe", "describe_cross_entropy", "extra_positional", "keyword_options"]
+__all__ = [
+    "describe",
+    "describe_cross_entropy",
+    "extra_positional",
+    "keyword_names",
+    "keyword_options",
+]
 
 _numpy_lane: tuple[Any, ModuleType] | None = None
 """``(numpy.ndarray, array_api_compat.numpy)`` once a NumPy array has been described
@@ -233,15 +239,27 @@ def _numpy_labels(
     )  # fmt: skip
 
 
-def extra_positional(function: str, extra: tuple[object, ...], keywords: str) -> TypeError:
-    """The error for options passed by position (``softmax(x, 1)``): they are keywords."""
+def keyword_names(function: Callable[..., Any]) -> str:
+    """The keyword-only options of ``function``, in its signature's order, for messages."""
+    parameters = inspect.signature(function).parameters.values()
+    return ", ".join(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def extra_positional(
+    function: Callable[..., Any], extra: tuple[object, ...], name: str | None = None
+) -> TypeError:
+    """The error for options passed by position (``softmax(x, 1)``): they are keywords.
+    The options are read off ``function``'s signature; ``name`` is the one users call it by
+    (default: the function's own)."""
+    name = name or function.__name__
+    keywords = keyword_names(function)
     given = ", ".join(repr(value) for value in extra)
     first = keywords.split(",")[0].strip()
     if "axis" in keywords and (extra[0] is None or isinstance(extra[0], (int, tuple))):
         first = "axis"  # what an int in that place almost always means
     return TypeError(
-        f"{function}() takes its options by keyword only, but got {len(extra)} positional "
-        f"argument(s) too many ({given}); pass them by name, e.g. {function}(..., "
+        f"{name}() takes its options by keyword only, but got {len(extra)} positional "
+        f"argument(s) too many ({given}); pass them by name, e.g. {name}(..., "
         f"{first}={extra[0]!r}) (options: {keywords})"
     )
 
