@@ -13,8 +13,9 @@ from typing import NoReturn
 
 from ._dispatch import dispatch
 from ._lib._arguments import Array, ArrayT, Axis
-from ._lib._describe import describe_cross_entropy, extra_positional, keyword_options
+from ._lib._describe import describe_cross_entropy
 from ._lib._labels import check_labels
+from ._lib._signatures import extra_positional, keyword_options
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
 
@@ -118,6 +119,7 @@ def cross_entropy_backward(
     label_smoothing: float = 0.0,
     where: Array | None = None,
     validate: bool | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Gradient of :func:`cross_entropy` with respect to ``logits``, fused.
 
@@ -133,6 +135,11 @@ def cross_entropy_backward(
         otherwise). None means ones.
     axis, reduction, weight, ignore_index, label_smoothing, where, validate
         As for :func:`cross_entropy`.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``logits`` itself (in place: the gradient overwrites them) or an
+        array that shares no memory with the inputs; JAX and Dask arrays cannot be written in
+        place (``TypeError``).
 
     Returns
     -------
@@ -164,6 +171,7 @@ def cross_entropy_backward(
         label_smoothing=label_smoothing,
         where=where,
         validate=validate,
+        out=out,
     )
     return dispatch(check_labels(call))  # type: ignore[no-any-return]
 
@@ -182,6 +190,7 @@ def cross_entropy_with_grad(
     label_smoothing: float = 0.0,
     where: Array | None = None,
     validate: bool | None = None,
+    out: ArrayT | None = None,
 ) -> tuple[ArrayT, ArrayT]:
     r"""The loss of :func:`cross_entropy` and its gradient, from one read of the logits.
 
@@ -198,6 +207,11 @@ def cross_entropy_with_grad(
         Gradient with respect to the loss, as for :func:`cross_entropy_backward`.
     axis, reduction, weight, ignore_index, label_smoothing, where, validate
         As for :func:`cross_entropy`.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``logits`` itself (in place: the gradient overwrites them) or an
+        array that shares no memory with the inputs; JAX and Dask arrays cannot be written in
+        place (``TypeError``).
 
     Returns
     -------
@@ -232,5 +246,6 @@ def cross_entropy_with_grad(
         label_smoothing=label_smoothing,
         where=where,
         validate=validate,
+        out=out,
     )
     return dispatch(check_labels(call))  # type: ignore[no-any-return]

@@ -7,11 +7,12 @@ kernels are in ``portable_softmax._generic.derivatives`` and in each backend's f
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._dispatch import dispatch
 from ._lib._arguments import Array, ArrayT, Axis
-from ._lib._describe import describe, extra_positional, keyword_options
+from ._lib._describe import describe
+from ._lib._signatures import extra_positional, keyword_options
 
 __all__ = ["log_softmax_backward", "log_softmax_jvp", "softmax_backward", "softmax_jvp"]
 
@@ -25,6 +26,7 @@ def softmax_backward(
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Vector-Jacobian product of softmax: ``y * (grad - sum(grad * y)) / T``.
 
@@ -36,6 +38,10 @@ def softmax_backward(
         The output of ``softmax(x, axis=axis, where=where, temperature=temperature)``.
     axis, where, temperature
         The options the forward call used.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``grad`` or ``y`` itself (in place) or an array that shares no
+        memory with the inputs; JAX and Dask arrays cannot be written in place (``TypeError``).
 
     Returns
     -------
@@ -53,11 +59,7 @@ def softmax_backward(
     """
     if extra:
         raise extra_positional(softmax_backward, extra)
-    names = ("y", "grad")
-    call = describe(
-        "softmax_backward", y, grad, names=names, axis=axis, where=where, temperature=temperature
-    )
-    return dispatch(call)  # type: ignore[no-any-return]
+    return _run("softmax_backward", y, grad, ("y", "grad"), axis, where, temperature, out)
 
 
 @keyword_options
@@ -69,6 +71,7 @@ def softmax_jvp(
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Jacobian-vector product of softmax: ``y * (tangent - sum(y * tangent)) / T``.
 
@@ -80,6 +83,10 @@ def softmax_jvp(
         The output of ``softmax(x, axis=axis, where=where, temperature=temperature)``.
     axis, where, temperature
         The options the forward call used.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``tangent`` or ``y`` itself (in place) or an array that shares no
+        memory with the inputs; JAX and Dask arrays cannot be written in place (``TypeError``).
 
     Returns
     -------
@@ -97,11 +104,7 @@ def softmax_jvp(
     """
     if extra:
         raise extra_positional(softmax_jvp, extra)
-    names = ("y", "tangent")
-    call = describe(
-        "softmax_jvp", y, tangent, names=names, axis=axis, where=where, temperature=temperature
-    )
-    return dispatch(call)  # type: ignore[no-any-return]
+    return _run("softmax_jvp", y, tangent, ("y", "tangent"), axis, where, temperature, out)
 
 
 @keyword_options
@@ -113,6 +116,7 @@ def log_softmax_backward(
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Vector-Jacobian product of log_softmax: ``(grad - exp(logp) * sum(grad)) / T``.
 
@@ -124,6 +128,10 @@ def log_softmax_backward(
         The output of ``log_softmax(x, axis=axis, where=where, temperature=temperature)``.
     axis, where, temperature
         The options the forward call used.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``grad`` or ``logp`` itself (in place) or an array that shares no
+        memory with the inputs; JAX and Dask arrays cannot be written in place (``TypeError``).
 
     Returns
     -------
@@ -141,17 +149,7 @@ def log_softmax_backward(
     """
     if extra:
         raise extra_positional(log_softmax_backward, extra)
-    names = ("logp", "grad")
-    call = describe(
-        "log_softmax_backward",
-        logp,
-        grad,
-        names=names,
-        axis=axis,
-        where=where,
-        temperature=temperature,
-    )
-    return dispatch(call)  # type: ignore[no-any-return]
+    return _run("log_softmax_backward", logp, grad, ("logp", "grad"), axis, where, temperature, out)
 
 
 @keyword_options
@@ -163,6 +161,7 @@ def log_softmax_jvp(
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Jacobian-vector product of log_softmax: ``(tangent - sum(exp(logp) * tangent)) / T``.
 
@@ -174,6 +173,10 @@ def log_softmax_jvp(
         The output of ``log_softmax(x, axis=axis, where=where, temperature=temperature)``.
     axis, where, temperature
         The options the forward call used.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``tangent`` or ``logp`` itself (in place) or an array that shares no
+        memory with the inputs; JAX and Dask arrays cannot be written in place (``TypeError``).
 
     Returns
     -------
@@ -190,14 +193,25 @@ def log_softmax_jvp(
     """
     if extra:
         raise extra_positional(log_softmax_jvp, extra)
-    names = ("logp", "tangent")
-    call = describe(
-        "log_softmax_jvp",
-        logp,
-        tangent,
-        names=names,
-        axis=axis,
-        where=where,
-        temperature=temperature,
+    return _run(
+        "log_softmax_jvp", logp, tangent, ("logp", "tangent"), axis, where, temperature, out
     )
+
+
+def _run(
+    function: str,
+    primary: ArrayT,
+    vector: Any,
+    names: tuple[str, str],
+    axis: Axis,
+    where: Array | None,
+    temperature: float | Array | None,
+    out: Any,
+) -> ArrayT:
+    """Describe and dispatch a derivative call; ``names`` are the user's names of
+    ``primary`` and ``vector``, for the error messages."""
+    call = describe(
+        function, primary, vector, names=names, axis=axis, where=where,
+        temperature=temperature, out=out,
+    )  # fmt: skip
     return dispatch(call)  # type: ignore[no-any-return]

@@ -5,7 +5,9 @@ the optional library it needs, and what it takes, as one tuple of named capabili
 function (``_lib._capabilities``). A backend package (``_backends.<name>``) exposes one
 kernel per public name, taking the described call; it is imported only when a call it takes
 first arrives, so importing this package imports no array library. Whatever no backend takes
-runs on the portable path, ``portable_softmax._generic``, which takes every call.
+runs on the portable path, ``portable_softmax._generic``, which takes every call. A call
+with ``out=`` gets its result there: written by the kernel where it can, else copied in
+(``_lib._out.deliver``).
 
 The path setting (``PORTABLE_SOFTMAX_PATH``, :func:`portable_softmax.use_path`) selects among
 them: ``auto`` tries every automatic backend of the array's library in order, a backend's
@@ -30,6 +32,7 @@ from typing import Any
 from . import _config, _generic
 from ._lib import _capabilities as can
 from ._lib._call import CROSS_ENTROPY, DERIVATIVES, FORWARD, FUNCTIONS, library_of
+from ._lib._out import deliver
 
 __all__ = ["BACKENDS", "Backend", "dispatch", "path_names", "path_table", "serving"]
 
@@ -222,10 +225,12 @@ def dispatch(
             candidates = _candidates(call.library, setting)
         for backend, module in candidates:
             if backend.accepts(call):
-                return getattr(module, call.function)(call)
+                result = getattr(module, call.function)(call)
+                return result if call.out is None else deliver(call, result)
     if fallback is not None:
         return fallback(call)
-    return getattr(_generic, call.function)(call)
+    result = getattr(_generic, call.function)(call)
+    return result if call.out is None else deliver(call, result)
 
 
 def path_names(x: Any) -> tuple[str, ...]:

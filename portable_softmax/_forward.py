@@ -11,7 +11,8 @@ from typing import NoReturn
 
 from ._dispatch import dispatch
 from ._lib._arguments import Array, ArrayT, Axis
-from ._lib._describe import describe, extra_positional, keyword_options
+from ._lib._describe import describe
+from ._lib._signatures import extra_positional, keyword_options
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -24,6 +25,7 @@ def softmax(
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Softmax of ``x`` over ``axis``: ``exp((x - m)/T) / sum(exp((x - m)/T))``.
 
@@ -38,6 +40,10 @@ def softmax(
         Broadcastable to ``x``; ``False`` entries take no part and get 0.
     temperature : float or array, optional
         Positive finite float, or an array with size 1 on every reduced axis.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``x`` itself (in place) or an array that shares no memory with the
+        inputs; JAX and Dask arrays cannot be written in place (``TypeError``).
 
     Returns
     -------
@@ -62,7 +68,7 @@ def softmax(
     """
     if extra:
         raise extra_positional(softmax, extra)
-    call = describe("softmax", x, axis=axis, where=where, temperature=temperature)
+    call = describe("softmax", x, axis=axis, where=where, temperature=temperature, out=out)
     return dispatch(call)  # type: ignore[no-any-return]
 
 
@@ -74,6 +80,7 @@ def log_softmax(
     axis: Axis = -1,
     where: Array | None = None,
     temperature: float | Array | None = None,
+    out: ArrayT | None = None,
 ) -> ArrayT:
     r"""Log-softmax of ``x`` over ``axis``: ``(x - m)/T - log(sum(exp((x - m)/T)))``.
 
@@ -87,6 +94,10 @@ def log_softmax(
         ``False`` entries take no part and get -inf.
     temperature : float or array, optional
         Positive finite float, or an array with size 1 on every reduced axis.
+    out : array, optional
+        Where to write the result: an array of the result's shape, dtype, library and device,
+        returned. It may be ``x`` itself (in place) or an array that shares no memory with the
+        inputs; JAX and Dask arrays cannot be written in place (``TypeError``).
 
     Returns
     -------
@@ -109,7 +120,7 @@ def log_softmax(
     """
     if extra:
         raise extra_positional(log_softmax, extra)
-    call = describe("log_softmax", x, axis=axis, where=where, temperature=temperature)
+    call = describe("log_softmax", x, axis=axis, where=where, temperature=temperature, out=out)
     return dispatch(call)  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,7 @@ from ._cross_entropy import cross_entropy, cross_entropy_backward
 from ._derivatives import log_softmax_backward, softmax_backward
 from ._forward import log_softmax, softmax
 from ._lib._arguments import Array, Axis
-from ._lib._describe import extra_positional, keyword_names, keyword_options
+from ._lib._signatures import extra_positional, keyword_names, keyword_options
 from ._lib._targets import check_options
 
 __all__ = ["LogSoftmaxLayer", "SoftmaxCrossEntropyLayer", "SoftmaxLayer"]

@@ -67,6 +67,11 @@ class Call(NamedTuple):
     """The dtype the work is done in (float32 for 16-bit floats)."""
     result_dtype: Any
     """The dtype of the result."""
+    out: Any = None
+    """The caller's output array (checked: the result's shape, dtype and device), or None."""
+    out_alias: str | None = None
+    """The name of the input ``out`` is (``"x"`` or ``"vector"``; in place), or None when
+    it shares no memory with any input."""
 
     def rows(self, a: Any) -> Any:
         """``a`` (``x`` or ``vector``) as ``(rows, n)``, the reduced axes flattened into ``n``:
@@ -117,6 +122,10 @@ class CrossEntropyCall(NamedTuple):
     """Per-sample for ``"none"``, ``()`` otherwise."""
     compute_dtype: Any
     result_dtype: Any
+    out: Any = None
+    """The gradient's output array (cross_entropy_backward, cross_entropy_with_grad)."""
+    out_alias: str | None = None
+    """``"logits"`` or ``"target"`` when ``out`` is that input (in place), else None."""
 
     @property
     def x(self) -> Any:

@@ -14,10 +14,10 @@ checks and the same errors; everything else takes the general one.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
+
+import array_api_compat
 
 from . import _targets
 from ._arguments import (
@@ -29,14 +29,9 @@ from ._arguments import (
     normalize_axis,
 )
 from ._call import Call, CrossEntropyCall, library_of
+from ._out import check_out
 
-__all__ = [
-    "describe",
-    "describe_cross_entropy",
-    "extra_positional",
-    "keyword_names",
-    "keyword_options",
-]
+__all__ = ["describe", "describe_cross_entropy"]
 
 _numpy_lane: tuple[Any, ModuleType] | None = None
 """``(numpy.ndarray, array_api_compat.numpy)`` once a NumPy array has been described
@@ -53,11 +48,12 @@ def describe(
     where: Any,
     temperature: object,
     keepdims: bool = False,
+    out: Any = None,
 ) -> Call:
     """The call of ``function`` (softmax family) on ``x`` (and ``vector``), validated.
 
     ``names`` are the user-facing names of ``x`` and ``vector`` (``("y", "grad")`` for
-    softmax_backward), for the error messages.
+    softmax_backward), for the error messages; ``out`` the caller's output array.
     """
     if keepdims is not False and keepdims is not True:
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
@@ -68,6 +64,7 @@ def describe(
         and where is None
         and (vector is None or type(vector) is lane[0])
         and (temperature is None or type(temperature) is float)
+        and (out is None or type(out) is lane[0])
     ):
         dtype = x.dtype
         ndim = x.ndim
@@ -79,12 +76,37 @@ def describe(
             and (vector is None or (vector.shape == x.shape and vector.dtype.kind in "fiub"))
         ):
             t = None if temperature is None else check_temperature(lane[1], temperature, ())
+            alias = None
+            if out is not None:
+                alias = _out_alias(function, out, "numpy", x, vector, names, x.shape, dtype, None)
             # tuple.__new__ skips the named tuple's Python-level __new__ (a third of a
             # microsecond, in a call of a few)
             fields = (function, lane[1], "numpy", x, vector, (axis % ndim,), None, t, keepdims,
-                      dtype, dtype)  # fmt: skip
+                      dtype, dtype, out, alias)  # fmt: skip
             return tuple.__new__(Call, fields)
-    return _describe(function, x, vector, names, axis, where, temperature, keepdims)
+    return _describe(function, x, vector, names, axis, where, temperature, keepdims, out)
+
+
+def _out_alias(
+    function: str,
+    out: Any,
+    library: str,
+    x: Any,
+    vector: Any,
+    names: tuple[str, str | None],
+    shape: tuple[int, ...],
+    dtype: Any,
+    device: Any,
+    **others: Any,
+) -> str | None:
+    """Check ``out`` (``_out.check_out``); the input it is, as the call's field names it
+    (``"x"``, ``"vector"``; others by their own name), or None."""
+    x_name, vector_name = names
+    inputs = {x_name: x, **({vector_name: vector} if vector_name else {}), **others}
+    alias = check_out(function, out, library, shape, dtype, device, inputs)
+    if alias is None or alias not in (x_name, vector_name):
+        return alias
+    return "x" if alias == x_name else "vector"
 
 
 def _describe(
@@ -96,12 +118,13 @@ def _describe(
     where: Any,
     temperature: object,
     keepdims: bool,
+    out: Any,
 ) -> Call:
     """The general lane of :func:`describe` (any library, any option)."""
     x_name, vector_name = names
     t_array = None if isinstance(temperature, (int, float)) else temperature
     named = {x_name: x, **({vector_name: vector} if vector_name else {})}
-    xp, plain = namespace_of(function, **named, where=where, temperature=t_array)
+    xp, plain = namespace_of(function, **named, where=where, temperature=t_array, out=out)
     x = plain[x_name]
     where = plain["where"]
     compute_dtype, result_dtype = floating_dtypes(xp, x, name=x_name)
@@ -117,9 +140,18 @@ def _describe(
     t = check_temperature(xp, temperature if t_array is None else plain["temperature"], keep_shape)
     _open_numpy_lane(xp, x)
     library = library_of(x)
+    alias = None
+    out = plain["out"]
+    if out is not None:
+        device = None if library == "numpy" else array_api_compat.device(x)
+        extra = {"where": where, "temperature": None if t_array is None else t}
+        alias = _out_alias(
+            function, out, library, x, vector, names, shape, result_dtype, device, **extra
+        )
     return Call(
-        function, xp, library, x, vector, axes, where, t, keepdims, compute_dtype, result_dtype
-    )
+        function, xp, library, x, vector, axes, where, t, keepdims, compute_dtype, result_dtype,
+        out, alias,
+    )  # fmt: skip
 
 
 def _open_numpy_lane(xp: ModuleType, x: Any) -> None:
@@ -141,6 +173,7 @@ def describe_cross_entropy(
     label_smoothing: object,
     where: Any,
     validate: object,
+    out: Any = None,
 ) -> CrossEntropyCall:
     """The call of ``function`` (cross-entropy family), validated from metadata.
 
@@ -155,6 +188,7 @@ def describe_cross_entropy(
         and where is None
         and (weight is None or type(weight) is lane[0])
         and (grad is None or type(grad) is lane[0])
+        and (out is None or type(out) is lane[0])
         and type(axis) is int
         and type(reduction) is str
         and reduction in _targets.REDUCTIONS
@@ -166,10 +200,10 @@ def describe_cross_entropy(
         call = _numpy_labels(function, lane[1], logits, target, grad, axis, reduction, weight,
                              ignore_index, float(label_smoothing), validate)  # fmt: skip
         if call is not None:
-            return call
+            return call if out is None else _with_out(call, out, None)
     options = _targets.check_options(reduction, ignore_index, label_smoothing, validate)
     xp, plain = namespace_of(
-        function, logits=logits, target=target, weight=weight, grad=grad, where=where
+        function, logits=logits, target=target, weight=weight, grad=grad, where=where, out=out
     )
     logits, target, weight, grad, where = (
         plain["logits"], plain["target"], plain["weight"], plain["grad"], plain["where"]
@@ -193,11 +227,29 @@ def describe_cross_entropy(
     for i in axes:
         classes *= int(shape[i])
     _open_numpy_lane(xp, logits)
-    return CrossEntropyCall(
-        function, xp, library_of(logits), logits, target, weight, grad, where, axes, hard,
+    library = library_of(logits)
+    call = CrossEntropyCall(
+        function, xp, library, logits, target, weight, grad, where, axes, hard,
         classes, options.reduction, options.ignore_index, options.label_smoothing,
         options.validate, False, loss_shape, compute_dtype, result_dtype,
     )  # fmt: skip
+    out = plain["out"]
+    if out is None:
+        return call
+    return _with_out(call, out, None if library == "numpy" else array_api_compat.device(logits))
+
+
+def _with_out(call: CrossEntropyCall, out: Any, device: Any) -> CrossEntropyCall:
+    """``call`` with its gradient's output array ``out``, checked."""
+    inputs = {
+        "logits": call.logits, "target": call.target, "weight": call.weight,
+        "grad": call.grad, "where": call.where,
+    }  # fmt: skip
+    alias = check_out(
+        call.function, out, call.library, tuple(call.logits.shape), call.result_dtype, device,
+        inputs,
+    )  # fmt: skip
+    return call._replace(out=out, out_alias=alias)
 
 
 def _numpy_labels(
@@ -237,42 +289,3 @@ def _numpy_labels(
         function, xp, "numpy", logits, target, weight, grad, None, (axis,), True, classes,
         reduction, ignore_index, smoothing, validate, False, loss_shape, dtype, dtype,
     )  # fmt: skip
-
-
-def keyword_names(function: Callable[..., Any]) -> str:
-    """The keyword-only options of ``function``, in its signature's order, for messages."""
-    parameters = inspect.signature(function).parameters.values()
-    return ", ".join(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
-
-
-def extra_positional(
-    function: Callable[..., Any], extra: tuple[object, ...], name: str | None = None
-) -> TypeError:
-    """The error for options passed by position (``softmax(x, 1)``): they are keywords.
-    The options are read off ``function``'s signature; ``name`` is the one users call it by
-    (default: the function's own)."""
-    name = name or function.__name__
-    keywords = keyword_names(function)
-    given = ", ".join(repr(value) for value in extra)
-    first = keywords.split(",")[0].strip()
-    if "axis" in keywords and (extra[0] is None or isinstance(extra[0], (int, tuple))):
-        first = "axis"  # what an int in that place almost always means
-    return TypeError(
-        f"{name}() takes its options by keyword only, but got {len(extra)} positional "
-        f"argument(s) too many ({given}); pass them by name, e.g. {name}(..., "
-        f"{first}={extra[0]!r}) (options: {keywords})"
-    )
-
-
-Function = TypeVar("Function", bound=Callable[..., Any])
-
-
-def keyword_options(function: Function) -> Function:
-    """Leave the catch-alls (``*extra``, ``**unknown``, which exist only to answer
-    ``softmax(x, 1)`` or ``SoftmaxLayer(dim=1)`` with a clear error) out of the public
-    signature."""
-    signature = inspect.signature(function)
-    catch_all = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    kept = [p for p in signature.parameters.values() if p.kind not in catch_all]
-    function.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
-    return function

@@ -3,9 +3,9 @@
 Each function takes a described call that the registry (``portable_softmax._dispatch``)
 found within this backend's capabilities there (C-contiguous float32/float64 rows along the
 trailing axes, no ``where``, no temperature array) and returns a fresh NumPy array (0-d for
-full reductions, as the public functions return). Kernels compile on first use and are
-cached on disk where a cache directory can be written; importing this module compiles
-nothing.
+full reductions, as the public functions return), or writes into the call's ``out``.
+Kernels compile on first use and are cached on disk where a cache directory can be
+written; importing this module compiles nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from ... import _config
 from ..._lib._call import FUNCTIONS, Call
+from ..._lib._out import numpy_destination
 from ._cross_entropy import (
     cross_entropy as cross_entropy,
 )
@@ -25,7 +26,15 @@ from ._cross_entropy import (
 from ._cross_entropy import (
     cross_entropy_with_grad as cross_entropy_with_grad,
 )
-from ._derivatives import LOG_SOFTMAX_JVP, LOG_SOFTMAX_VJP, SOFTMAX_PRODUCT, derivative_kernel
+from ._derivatives import (
+    INTO_PRIMARY,
+    INTO_VECTOR,
+    LOG_SOFTMAX_JVP,
+    LOG_SOFTMAX_VJP,
+    NOT_IN_PLACE,
+    SOFTMAX_PRODUCT,
+    derivative_kernel,
+)
 from ._forward import LOG_SOFTMAX, LOGSUMEXP, SOFTMAX, forward_kernel
 from ._statistics import rescale_rows as rescale_rows
 from ._statistics import row_statistics as row_statistics
@@ -52,9 +61,14 @@ def _temperature(call: Call, dtype: np.dtype[Any]) -> Any:
 def _run_forward(call: Call, kind: int) -> Any:
     x = call.x
     rows = call.rows(x)
-    out = np.empty(rows.shape, rows.dtype)
-    kernel = forward_kernel(kind, parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled())
+    # each element of x is read before its own output is written: x itself may be out
+    out, written = numpy_destination(call, rows.shape, ("x",))
+    in_place = written and call.out_alias == "x"
+    threads = parallel(rows.nbytes, rows.shape[0])
+    kernel = forward_kernel(kind, threads, _config.edges_enabled(), in_place)
     kernel(rows, out, _temperature(call, rows.dtype))
+    if written:
+        return call.out
     return out if rows is x else out.reshape(x.shape)
 
 
@@ -79,12 +93,19 @@ def logsumexp(call: Call) -> Any:
     return out.reshape(call.reduced_shape())
 
 
+_INTO = {"x": INTO_PRIMARY, "vector": INTO_VECTOR}
+
+
 def _run_derivative(call: Call, kind: int) -> Any:
     x = call.x
     rows = call.rows(x)
-    out = np.empty(rows.shape, rows.dtype)
-    kernel = derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]))
+    # the row sum reads only; the last pass reads both inputs' element before writing it
+    out, written = numpy_destination(call, rows.shape, ("x", "vector"))
+    in_place = _INTO.get(call.out_alias or "", NOT_IN_PLACE) if written else NOT_IN_PLACE
+    kernel = derivative_kernel(kind, parallel(rows.nbytes, rows.shape[0]), in_place)
     kernel(rows, call.rows(call.vector), out, _temperature(call, rows.dtype))
+    if written:
+        return call.out
     return out if rows is x else out.reshape(x.shape)
 
 

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from ._jit import SOURCE_KEY, jit
-from ._reductions import compensated_add, compensated_total, exp_sum, row_max
+from ._reductions import compensated_add, compensated_total, exp_sum, exp_sum_in_place, row_max
 
 __all__ = ["MEAN", "NONE", "SUM", "ce_kernel"]
 
@@ -92,14 +92,14 @@ def _row(
     scale: Any,
     gradient: bool,
     edges: bool,
+    in_place: bool,
 ) -> Any:
     m = row_max(xi)
     if edges and m - m != 0:
         return _edge_row(xi, m, i, hard, y, target, w, weighted, keep, share, oi, scale, gradient)
-    s = exp_sum(xi, oi, m, one, gradient)
-    lse = np.log(s)
     n = xi.shape[0]
     plain = hard and share == 0
+    # the logits are read here, before exp_sum writes the exponentials: oi may be xi
     if plain:  # one-hot, unsmoothed: only the label's entry
         weight_sum = w[y] * keep if weighted else keep
         shifted = weight_sum * (xi[y] - m) if weight_sum != 0 else weight_sum
@@ -111,6 +111,8 @@ def _row(
             weight_sum += wt
             if wt != 0:
                 shifted += wt * (xi[c] - m)
+    s = exp_sum_in_place(oi, m, one) if in_place else exp_sum(xi, oi, m, one, gradient)
+    lse = np.log(s)
     loss = weight_sum * lse - shifted
     if gradient:
         factor = scale * weight_sum / s
@@ -173,10 +175,12 @@ NONE, SUM, MEAN = 0, 1, 2
 """The ``reduction`` codes of the kernel."""
 
 
-def _build(parallel: bool, edges: bool) -> Any:
+def _build(parallel: bool, edges: bool, in_place: bool = False) -> Any:
     """The whole call in one compiled function: the mean's denominator ``D`` first (its
     scale multiplies the gradient), then every row (in parallel), then the reduced loss.
-    One call from Python per cross-entropy call: a small call pays the dispatch once."""
+    One call from Python per cross-entropy call: a small call pays the dispatch once.
+    ``in_place`` writes the gradient into the logits (``out`` unused), as one array for
+    LLVM (two overlapping ones would run its scalar loops)."""
     key = SOURCE_KEY
 
     @jit(parallel=parallel, cache=True)
@@ -212,7 +216,7 @@ def _build(parallel: bool, edges: bool) -> Any:
             first = _safe_scale(first, d)
         for i in numba.prange(x.shape[0]):
             y = labels[i] if hard else -1
-            oi = out[i] if gradient else out[0]
+            oi = x[i] if in_place else (out[i] if gradient else out[0])
             if hard and has_ignore and y == ignore:
                 losses[i] = 0.0
                 if gradient:
@@ -241,6 +245,7 @@ def _build(parallel: bool, edges: bool) -> Any:
                 scale,
                 gradient,
                 edges,
+                in_place,
             )
         if reduction == NONE:
             return zero
@@ -253,5 +258,5 @@ def _build(parallel: bool, edges: bool) -> Any:
 
 
 ce_kernel = functools.cache(_build)
-"""The cross-entropy kernel of this variant, ``(parallel, edges)`` (compiled on first
-call)."""
+"""The cross-entropy kernel of this variant, ``(parallel, edges, in_place)`` (compiled on
+first call)."""

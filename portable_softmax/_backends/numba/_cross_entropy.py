@@ -17,6 +17,7 @@ import numpy as np
 
 from ... import _config
 from ..._lib._call import CrossEntropyCall
+from ..._lib._out import numpy_destination
 from ._ce_kernels import MEAN, NONE, SUM, ce_kernel
 from ._threads import parallel
 
@@ -60,16 +61,20 @@ def _run(call: CrossEntropyCall, gradient: bool) -> tuple[Any, np.ndarray, np.nd
     keep = one if eps == 0 else dtype.type(1.0 - eps)
     share = one - one if eps == 0 else dtype.type(eps / classes)
     ignore = call.ignore_index
-    out = np.empty(rows.shape, dtype) if gradient else no_gradient
+    out = no_gradient
+    written = False
+    if gradient:  # a row's logits are all read before its gradient is written: not so
+        out, written = numpy_destination(call, rows.shape, ("logits",))  # the target's
     losses = np.empty(rows.shape[0], dtype)
-    kernel = ce_kernel(parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled())
+    in_place = written and call.out_alias == "logits"
+    kernel = ce_kernel(parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled(), in_place)
     total = kernel(
         rows, labels, target, w, call.hard, weighted, 0 if ignore is None else ignore,
         ignore is not None, keep, share, one, grads,
         call.reduction == "none" and call.grad is not None, gradient,
         _REDUCTIONS[call.reduction], out, losses,
     )  # fmt: skip
-    return total, losses, out
+    return total, losses, call.out if written else out
 
 
 def _loss(call: CrossEntropyCall, total: Any, losses: np.ndarray) -> Any:
@@ -87,11 +92,16 @@ def cross_entropy(call: CrossEntropyCall) -> Any:
 def cross_entropy_backward(call: CrossEntropyCall) -> Any:
     """:func:`portable_softmax.cross_entropy_backward` on the compiled kernels."""
     _, _, out = _run(call, True)
-    return out.reshape(call.logits.shape)
+    return _shaped(out, call.logits.shape)
 
 
 def cross_entropy_with_grad(call: CrossEntropyCall) -> tuple[Any, Any]:
     """:func:`portable_softmax.cross_entropy_with_grad`: one pass writes the gradient and the
     per-sample losses."""
     total, losses, out = _run(call, True)
-    return _loss(call, total, losses), out.reshape(call.logits.shape)
+    return _loss(call, total, losses), _shaped(out, call.logits.shape)
+
+
+def _shaped(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` in ``shape`` (the caller's ``out`` itself when it is one already)."""
+    return out if out.shape == shape else out.reshape(shape)

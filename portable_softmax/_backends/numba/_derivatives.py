@@ -22,16 +22,29 @@ from ._exp import vexp
 from ._jit import SOURCE_KEY, jit
 from ._reductions import BLOCK, compensated_add, compensated_total
 
-__all__ = ["LOG_SOFTMAX_JVP", "LOG_SOFTMAX_VJP", "SOFTMAX_PRODUCT", "derivative_kernel"]
+__all__ = [
+    "INTO_PRIMARY",
+    "INTO_VECTOR",
+    "LOG_SOFTMAX_JVP",
+    "LOG_SOFTMAX_VJP",
+    "NOT_IN_PLACE",
+    "SOFTMAX_PRODUCT",
+    "derivative_kernel",
+]
 
 SOFTMAX_PRODUCT, LOG_SOFTMAX_VJP, LOG_SOFTMAX_JVP = 0, 1, 2
 """The ``kind`` argument of a derivative kernel."""
 
+NOT_IN_PLACE, INTO_PRIMARY, INTO_VECTOR = 0, 1, 2
+"""The ``in_place`` argument: where the kernel writes (``out``, or one of its inputs)."""
 
-def _build(kind: int, parallel: bool) -> Any:
-    """The kernel of one ``kind``; ``kind`` and ``parallel`` are closure constants, so the
-    branches on them fold away (a runtime ``kind`` measured 1.5x slower) and numba's cache,
-    which hashes closure cells, keeps the variants apart."""
+
+def _build(kind: int, parallel: bool, in_place: int = NOT_IN_PLACE) -> Any:
+    """The kernel of one ``kind``; ``kind``, ``parallel`` and ``in_place`` are closure
+    constants, so the branches on them fold away (a runtime ``kind`` measured 1.5x slower)
+    and numba's cache, which hashes closure cells, keeps the variants apart. ``in_place``
+    (:data:`INTO_PRIMARY`, :data:`INTO_VECTOR`) writes into that input, so that LLVM sees
+    one array where two overlapping ones would fail its overlap test (scalar loops)."""
 
     key = SOURCE_KEY
 
@@ -41,7 +54,7 @@ def _build(kind: int, parallel: bool) -> Any:
         for i in numba.prange(primary.shape[0]):
             a = primary[i]
             b = vector[i]
-            o = out[i]
+            o = a if in_place == INTO_PRIMARY else (b if in_place == INTO_VECTOR else out[i])
             # the row's sum, in blocks (inline: a nested dispatcher in the closure would
             # change numba's cache key from process to process)
             zero = t - t

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._lib._call import Call
+from ..._lib._out import numpy_destination
 from . import derivatives, forward, small
 from .cross_entropy import cross_entropy, cross_entropy_backward, cross_entropy_with_grad
 from .statistics import rescale_rows, row_statistics
@@ -32,12 +33,16 @@ __all__ = [
 
 
 def _forward(call: Call, small_kernel: Any, blocked_kernel: Any) -> Any:
-    """A small input's shortest chain (T = 1, no edge), else the blocked kernel."""
+    """A small input's shortest chain (T = 1, no edge), else the blocked kernel (into the
+    call's ``out`` where it can write there: each block reads ``x`` before writing)."""
     x = call.rows(call.x)
     t = call.temperature
     out = small_kernel(x) if t is None and x.nbytes <= small.SMALL_BYTES else None
     if out is None:
-        out = blocked_kernel(x, t)
+        target, written = numpy_destination(call, x.shape, ("x",))
+        out = blocked_kernel(x, t, target)
+        if written:
+            return call.out
     return out if out.shape == call.x.shape else out.reshape(call.x.shape)
 
 
@@ -63,7 +68,10 @@ def softmax_backward(call: Call) -> Any:
     if y.nbytes <= small.SMALL_BYTES:
         out = small.softmax_backward(y, g, call.temperature)
     else:
-        out = derivatives.softmax_backward(y, g, call.temperature)
+        target, written = numpy_destination(call, y.shape, ("x", "vector"))
+        out = derivatives.softmax_backward(y, g, call.temperature, target)
+        if written:
+            return call.out
     return out if out.shape == call.x.shape else out.reshape(call.x.shape)
 
 

@@ -75,17 +75,22 @@ def blockwise(
     out_columns: int | None = None,
     scratch: bool = True,
     block_bytes: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``block(out_block, scratch, *in_blocks)`` over row blocks; fresh output.
+    """Run ``block(out_block, scratch, *in_blocks)`` over row blocks, into ``out`` (rows of
+    the result's shape; it may be ``x`` itself where ``block`` reads each element before
+    writing it) or a fresh output.
 
-    ``block`` returns False when its rows need the portable kernel ``fallback``. With
-    ``scratch=False`` the block gets None instead of a scratch block of the input's shape;
-    ``block_bytes`` (bytes of ``x`` per block) defaults to ``BLOCK_BYTES``.
+    ``block`` returns False, before writing, when its rows need the portable kernel
+    ``fallback``. With ``scratch=False`` the block gets None instead of a scratch block of
+    the input's shape; ``block_bytes`` (bytes of ``x`` per block) defaults to
+    ``BLOCK_BYTES``.
     """
     rows = rows_of(x)
     arrays = (rows, *(rows_of(o) for o in others))
     count, n = rows.shape
-    out = np.empty((count, n if out_columns is None else out_columns), dtype=x.dtype)
+    if out is None:
+        out = np.empty((count, n if out_columns is None else out_columns), dtype=x.dtype)
     row_bytes = n * x.itemsize
     if x.nbytes <= _ONE_BLOCK_BYTES:
         per_block = max(1, _ONE_BLOCK_BYTES // row_bytes)

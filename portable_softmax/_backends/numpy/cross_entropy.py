@@ -23,6 +23,7 @@ import numpy as np
 from ..._config import edges_enabled
 from ..._generic.cross_entropy_kernels import kernel_of
 from ..._lib._call import CrossEntropyCall
+from ..._lib._out import numpy_destination
 from ..._lib._slices import Slices
 from . import small
 from .blocks import BLOCK_BYTES, finite
@@ -161,11 +162,12 @@ def losses(plan: Plan) -> np.ndarray:
     return out
 
 
-def gradient(plan: Plan, scale: np.ndarray) -> np.ndarray:
-    """The gradient in ``rows``' shape; ``scale`` has one factor per row."""
+def gradient(plan: Plan, scale: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The gradient in ``rows``' shape, into ``out`` (no input: the blocks that go unshifted
+    and the edge rows read the logits again after writing); ``scale`` has one factor per
+    row."""
     rows = plan.rows
     n = rows.shape[0]
-    out = np.empty(rows.shape, rows.dtype)
     total_weight = plan.w_y * (1 - plan.smoothing) if plan.smoothing else plan.w_y
     row_scale = (total_weight + plan.share * plan.sum_w) * scale
     m, _, _ = _maxima_and_sums(rows, out, row_scale)
@@ -204,9 +206,10 @@ def _gradient(p: Plan, call: CrossEntropyCall) -> Any:
         if p.reduction == "mean":
             grad = _mean_scale(p, grad)
         scale = np.broadcast_to(grad.reshape(-1), (p.rows.shape[0],))
-        out = gradient(p, np.ascontiguousarray(scale))
+        target, written = numpy_destination(call, p.rows.shape, ())
+        out = gradient(p, np.ascontiguousarray(scale), target)
         p.settle(out)
-    return out.reshape(call.logits.shape)
+    return call.out if written else out.reshape(call.logits.shape)
 
 
 def _small(call: CrossEntropyCall, gradient: bool) -> tuple[Any, Any] | None:

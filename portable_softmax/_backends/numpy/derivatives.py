@@ -11,43 +11,48 @@ __all__ = ["softmax_backward"]
 
 
 def _backward_finish(
-    out: np.ndarray, g: np.ndarray, y: np.ndarray, dot: np.ndarray, temperature: float | None
+    out: np.ndarray,
+    g: np.ndarray,
+    y: np.ndarray,
+    dot: np.ndarray,
+    temperature: float | None,
+    scratch: np.ndarray,
 ) -> None:
-    """``out = y * (g - dot) / T``."""
-    np.subtract(g, dot, out=out)
-    np.multiply(out, y, out=out)
+    """``out = y * (g - dot) / T``, through ``scratch`` so that ``out`` may be ``y`` or ``g``."""
+    np.subtract(g, dot, out=scratch)
+    np.multiply(scratch, y, out=out)
     if temperature is not None:
         np.divide(out, temperature, out=out)
 
 
-def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) -> np.ndarray:
-    """``y * (g - sum(g*y)) / T`` over the last axis.
+def softmax_backward(
+    y: np.ndarray, g: np.ndarray, temperature: float | None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``y * (g - sum(g*y)) / T`` over the last axis, into ``out`` (which may be ``y`` or
+    ``g``) or a fresh array.
 
-    Short rows put ``g*y`` in the output block for the sum; long rows (column chunks) put
-    each chunk's products in a small scratch that stays in cache, so the output is written
-    only once.
+    Each chunk's products go to a small scratch that stays in cache, and so does
+    ``g - sum(g*y)``, so the output is written only once and no input is overwritten
+    before it is read.
     """
     chunks = column_chunks(y.shape[-1], y.itemsize)
-    products: list[np.ndarray] = []
+    scratch: list[np.ndarray] = []
 
-    def block(out: np.ndarray, scratch: None, yb: np.ndarray, gb: np.ndarray) -> bool:
-        if len(chunks) == 1:
-            np.multiply(yb, gb, out=out)
-            _backward_finish(out, gb, yb, np.add.reduce(out, axis=1, keepdims=True), temperature)
-            return True
-
+    def block(out: np.ndarray, _: None, yb: np.ndarray, gb: np.ndarray) -> bool:
         def fill(chunk: slice) -> np.ndarray:
             yc = yb[:, chunk]
-            target = chunk_scratch(products, yc)
+            target = chunk_scratch(scratch, yc)
             np.multiply(yc, gb[:, chunk], out=target)
             return target
 
         dot = chunked_sum(yb.shape[0], y.dtype, chunks, fill)
         for chunk in chunks:
-            _backward_finish(out[:, chunk], gb[:, chunk], yb[:, chunk], dot, temperature)
+            yc = yb[:, chunk]
+            work = chunk_scratch(scratch, yc)
+            _backward_finish(out[:, chunk], gb[:, chunk], yc, dot, temperature, work)
         return True
 
-    out = blockwise(
+    return blockwise(
         y,
         g,
         block=block,
@@ -55,5 +60,5 @@ def softmax_backward(y: np.ndarray, g: np.ndarray, temperature: float | None) ->
         temperature=temperature,
         scratch=False,
         block_bytes=BACKWARD_BLOCK_BYTES,
-    )
-    return out.reshape(y.shape)
+        out=out,
+    ).reshape(y.shape)

@@ -26,7 +26,7 @@ def _unshifted(m: np.ndarray, limit: float) -> bool:
     )
 
 
-def softmax(x: np.ndarray, temperature: float | None) -> np.ndarray:
+def softmax(x: np.ndarray, temperature: float | None, out: np.ndarray | None = None) -> np.ndarray:
     """Softmax over the last axis (see the module docstring for the conditions).
 
     When every row maximum ``m`` of a block lies in ``[0, UNSHIFTED_MAX]`` (and T is 1), the
@@ -54,8 +54,9 @@ def softmax(x: np.ndarray, temperature: float | None) -> np.ndarray:
         np.multiply(out, np.reciprocal(total), out=out)
         return True
 
-    out = blockwise(x, block=block, fallback=softmax_kernel, temperature=temperature, scratch=False)
-    return out.reshape(x.shape)
+    return blockwise(
+        x, block=block, fallback=softmax_kernel, temperature=temperature, scratch=False, out=out
+    ).reshape(x.shape)
 
 
 def _exp_into(
@@ -68,7 +69,9 @@ def _exp_into(
     return np.exp(out, out=out)  # type: ignore[no-any-return]
 
 
-def log_softmax(x: np.ndarray, temperature: float | None) -> np.ndarray:
+def log_softmax(
+    x: np.ndarray, temperature: float | None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Log-softmax over the last axis: ``(x - m)/T - log(sum(exp((x - m)/T)))``."""
     chunks = column_chunks(x.shape[-1], x.itemsize)
     scratch: list[np.ndarray] = []
@@ -87,10 +90,10 @@ def log_softmax(x: np.ndarray, temperature: float | None) -> np.ndarray:
         np.subtract(out, np.log(total), out=out)
         return True
 
-    out = blockwise(
-        x, block=block, fallback=log_softmax_kernel, temperature=temperature, scratch=False
-    )
-    return out.reshape(x.shape)
+    return blockwise(
+        x, block=block, fallback=log_softmax_kernel, temperature=temperature, scratch=False,
+        out=out,
+    ).reshape(x.shape)  # fmt: skip
 
 
 def logsumexp(x: np.ndarray) -> np.ndarray:
