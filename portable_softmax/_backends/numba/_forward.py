@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ._jit import SOURCE_KEY, jit
-from ._reductions import exp_sum, exp_sum_in_place, halves, row_max
+from ._reductions import exp_sum, exp_sum_in_place, halves, row_max, scale_row
 
 __all__ = ["LOGSUMEXP", "LOG_SOFTMAX", "SOFTMAX", "forward_kernel"]
 
@@ -75,9 +75,7 @@ def _build(kind: int, parallel: bool, edges: bool, in_place: bool = False) -> An
             else:
                 s = exp_sum(xi, oi, m, t, kind == SOFTMAX)
             if kind == SOFTMAX:
-                inv = one / s
-                for j in range(xi.shape[0]):
-                    oi[j] *= inv
+                scale_row(oi, one / s)
             elif kind == LOGSUMEXP:
                 oi[0] = m + np.log(s)
             elif t != one:

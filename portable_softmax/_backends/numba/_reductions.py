@@ -25,6 +25,7 @@ __all__ = [
     "exp_sum_in_place",
     "halves",
     "row_max",
+    "scale_row",
 ]
 
 BLOCK = 512
@@ -58,6 +59,15 @@ def compensated_add(total: Any, carry: Any, value: Any) -> Any:
 def compensated_total(total: Any, carry: Any) -> Any:
     """The sum that :func:`compensated_add` accumulated (``total`` alone when not finite)."""
     return total + carry if total - total == 0 else total
+
+
+@jit(fastmath=frozenset({"contract"}))
+def scale_row(row: Any, factor: Any) -> None:
+    """``row *= factor``. Without ``reassoc``: under it LLVM folds ``x * (1 / s)`` back into
+    ``x / s``, a vector division per element (softmax (256, 1000) float32 took 240 us
+    instead of 190)."""
+    for j in range(row.shape[0]):
+        row[j] *= factor
 
 
 @jit()
