@@ -23,12 +23,15 @@ OPS = ("forward", "backward", "xent")
 CPU_SHAPES: tuple[tuple[int, ...], ...] = (
     (8, 10),
     (256, 1000),
+    (100_000, 10),
     (4096, 4096),
     (64, 32768),
     (1_000_000,),
 )
+"""Small calls, the classifier's logits, narrow rows (10 classes), the big square, long
+rows and one long vector."""
 GPU_ONLY_SHAPES: tuple[tuple[int, ...], ...] = ((16384, 4096),)
-QUICK_SHAPES: tuple[tuple[int, ...], ...] = ((8, 10), (256, 1000), (64, 32768))
+QUICK_SHAPES: tuple[tuple[int, ...], ...] = ((8, 10), (256, 1000), (100_000, 10), (64, 32768))
 DTYPES = ("float32", "float64")
 
 _MOVED_ARRAYS = {"forward": 2, "backward": 3, "xent": 2}

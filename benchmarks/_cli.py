@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
         description=(
             "Time portable_softmax (forward, backward, cross-entropy) against the naive "
             "array-API chain, SciPy, PyTorch and JAX, next to the copy and compute floors, "
-            "and write benchmark.json, benchmark.md and benchmark.png."
+            "and write benchmark.json, benchmark.md, benchmark.png and benchmark-variants.png."
         ),
     )
     p.add_argument("--quick", action="store_true", help="small grid, few repeats (< 1 minute)")
@@ -179,7 +179,7 @@ def execute(
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "benchmark.json", payload)
     (out / "benchmark.md").write_text(markdown(payload))
-    plot(rows, floors, out / "benchmark.png")
+    plot(payload, out / "benchmark.png")
     return payload
 
 
@@ -190,7 +190,10 @@ def print_summary(payload: dict[str, Any], out: Path) -> None:
     for target in payload["targets"]:
         print(f"{target['status']:>12}  {target['target']}")
         print(f"{'':>12}  {target['detail']}")
-    print(f"wrote {out}/benchmark.json, benchmark.md, benchmark.png ({payload['elapsed_s']:.0f} s)")
+    print(
+        f"wrote {out}/benchmark.json, benchmark.md, benchmark.png, benchmark-variants.png "
+        f"({payload['elapsed_s']:.0f} s)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,9 @@ class Impl:
     threads: int | None = 1
     prime = False
     """Whether samples need untimed calls first (see ``Entry.prime``)."""
+    into_out = False
+    """Whether the calls write into a preallocated output (held to the ``np.copyto``
+    floor, not the fresh-output one)."""
 
     def function(self, op: str) -> Call | None:
         """The callable for ``op`` taking the converted inputs, or None when not provided."""
@@ -41,6 +44,10 @@ class Impl:
     def to_numpy(self, out: Any) -> tuple[np.ndarray, ...]:
         outs = out if isinstance(out, tuple) else (out,)
         return tuple(np.asarray(o) for o in outs)
+
+    def served_by(self, op: str, arrays: tuple[Any, ...]) -> str | None:
+        """The kernel that serves ``op`` on ``arrays`` (ours only), for the report."""
+        return None
 
     def enter(self) -> None:
         """Called before each timing sample, outside the timer."""

@@ -57,7 +57,9 @@ def markdown(payload: dict[str, Any]) -> str:
         f"- command: `{env['command']}`",
         f"- date (UTC): {env['date_utc']}; commit {env.get('git_commit')}"
         + (" (uncommitted changes)" if env.get("git_dirty") else ""),
-        f"- CPU: {env['cpu_model']}, {env['logical_cpus']} logical CPUs; load average at start "
+        f"- CPU: {env['cpu_model']}, ISA {env.get('isa', '?')}, "
+        f"{_vectors(env.get('kernel_vectors'))}; {env['logical_cpus']} logical CPUs; "
+        "load average at start "
         f"{env.get('load_average_at_start')}, at end {env.get('load_average_at_end')} "
         "(1, 5, 15 minutes)",
         f"- GPU: {gpu['name']} (driver {gpu['driver']}, {gpu['memory']})" if gpu else "- GPU: none",
@@ -66,12 +68,17 @@ def markdown(payload: dict[str, Any]) -> str:
         f"default threads {env.get('portable_softmax_threads')}",
         f"- settings: {payload['settings']}",
         "",
-        "Implementations are timed as users call them: every call allocates a fresh output. "
+        "Implementations are timed as users call them: every call allocates a fresh output, "
+        "except `ours-out-1t`, which writes into one preallocated output (`out=`). "
         "Times are per call, the median of interleaved samples; spread is the interquartile "
         "range relative to the median. **x copy floor** is the headline: the time over the "
         "copy floor, the bytes that op must move (forward: read x, write y; backward: read y "
         "and g, write dx; xent: read the logits, write the gradient) at the copy bandwidth "
-        "measured in this run (one-thread `np.copyto`); 1.00 is the memory-bound limit. "
+        "measured in this run on one thread, paid the way the call pays it (SPEC section 4): "
+        "into a fresh output (`np.copy(x)`; `y + g` for the backward) for calls that return "
+        "a new array, into an existing buffer (`np.copyto`) for `out=` calls; 1.00 is the "
+        "memory-bound limit. **kernel** is the path that served the call (numba's thread "
+        "decision with it). "
         "GB/s counts the same bytes. x exp, the time over one `np.exp(x, out=...)` pass, is "
         "for reference only (np.exp is slow on some processors). Speedups are the other "
         "row's time over this one (above 1: this one is faster), the median of the ratios of "
@@ -180,7 +187,7 @@ def summary_table(rows: Sequence[Row]) -> list[str]:
     cost, speedup over each peer and over the pure NumPy path, and x exp for reference."""
     peers = _peers(rows)
     versus = [*peers, "ours-numpy"] if any(r["impl"] == "ours-numpy" for r in rows) else peers
-    header = ["case", "impl", "backend", "threads", "median", "x copy floor", "GB/s", "spread"]
+    header = ["case", "impl", "kernel", "threads", "median", "x copy floor", "GB/s", "spread"]
     header += ["edge cost", *(f"vs {p}" for p in versus), "x exp (ref.)"]
     shown = [r for r in rows if r["impl"] in FAMILY and r["status"] != "not available"]
     return _table(header, (_summary_cells(r, versus) for r in shown))
@@ -205,8 +212,20 @@ def _threads(row: Row) -> str:
     return str(row["threads"] or "default")
 
 
+def _vectors(found: dict[str, Any] | None) -> str:
+    """The kernels' vector width, as the report's machine line says it."""
+    if not found:
+        return "kernel vector width not measured"
+    return (
+        f"kernels use {found['width_bits']}-bit vectors (softmax float32 assembly: "
+        f"{found['zmm']} zmm, {found['ymm']} ymm, {found['xmm']} xmm operands; "
+        f"LLVM CPU {found['llvm_cpu']})"
+    )
+
+
 def _summary_cells(row: Row, versus: Sequence[str]) -> list[str]:
-    head = [_case(row), row["impl"], row["backend"], _threads(row)]
+    kernel = row.get("kernel") or row["backend"]
+    head = [_case(row), row["impl"], kernel, _threads(row)]
     if row["status"] != "ok":
         return [*head, row["status"] + ": " + row["reason"]] + ["-"] * (5 + len(versus))
     return [

@@ -42,18 +42,30 @@ on a shared machine their medians need more samples to settle."""
 
 
 def _floors_cpu(shape: tuple[int, ...], dtype: str, settings: Settings) -> Row:
-    """Copy bandwidth (np.copyto of the same bytes) and one np.exp pass, interleaved."""
+    """The copy floors, interleaved on one thread (SPEC section 4): ``np.copyto`` into an
+    existing buffer (for ``out=`` calls), ``np.copy`` (a fresh output: allocation and first
+    touch, for calls that return a new array, as the forward and cross-entropy do) and
+    ``a + b`` into a fresh array (the backward's two inputs and fresh output); one
+    ``np.exp`` pass for reference."""
     case = Case("forward", shape, dtype)
     copies = [make_inputs(case, i)[0] for i in range(copies_for(case.nbytes))]
+    pairs = [(c, copies[(i + 1) % len(copies)]) for i, c in enumerate(copies)]
     dst = np.empty_like(copies[0])
     entries = [
         Entry("copy", lambda x: np.copyto(dst, x), [(c,) for c in copies]),
+        Entry("fresh", np.copy, [(c,) for c in copies]),
+        Entry("fresh-add", np.add, pairs),
         Entry("exp", lambda x: np.exp(x, out=dst), [(c,) for c in copies]),
     ]
     stats = time_cpu(
         entries, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=2
     )
-    return _floor_row("cpu", case, stats["copy"], stats["exp"])
+    row = _floor_row("cpu", case, stats["copy"], stats["exp"])
+    row["fresh"] = stats["fresh"].as_dict()
+    row["fresh_gbps"] = 2 * case.nbytes / stats["fresh"].median / 1e9
+    row["fresh_add"] = stats["fresh-add"].as_dict()
+    row["fresh_add_gbps"] = 3 * case.nbytes / stats["fresh-add"].median / 1e9
+    return row
 
 
 def _floors_gpu(shape: tuple[int, ...], dtype: str, settings: Settings) -> Row:
@@ -92,17 +104,27 @@ def _row(case: Case, impl: Impl, status: str, reason: str = "") -> Row:
         "device": impl.device,
         "threads": impl.threads,
         "key": impl.key,
+        "into_out": bool(getattr(impl, "into_out", False)),
         "status": status,
         "reason": reason,
     }
+
+
+def floor_gbps(floors: Row, op: str, into_out: bool) -> float:
+    """The copy bandwidth a call is held to (SPEC section 4): ``np.copyto``'s for ``out=``
+    calls (and on GPUs), else the fresh-output copy's (``y + g`` for the backward)."""
+    if into_out or "fresh_gbps" not in floors:
+        return float(floors["copy_gbps"])
+    return float(floors["fresh_add_gbps" if op == "backward" else "fresh_gbps"])
 
 
 def _with_floors(row: Row, stats: Stats, floors: Row | None) -> Row:
     row.update(stats.as_dict())
     row["gbps"] = row["moved_bytes"] / stats.median / 1e9
     if floors is not None:
-        copy_floor = row["moved_bytes"] / (floors["copy_gbps"] * 1e9)
-        row["x_copy_floor"] = stats.median / copy_floor
+        gbps = floor_gbps(floors, row["op"], bool(row.get("into_out")))
+        row["x_copy_floor"] = stats.median / (row["moved_bytes"] / (gbps * 1e9))
+        row["x_copyto_floor"] = stats.median / (row["moved_bytes"] / (floors["copy_gbps"] * 1e9))
         exp = floors.get("exp")
         row["x_compute_floor"] = None if exp is None else stats.median / exp["median_s"]
     return row
@@ -119,6 +141,7 @@ def run_case(
     want = reference(case, host[0])
     entries: list[Entry] = []
     timed: list[tuple[Impl, Entry]] = []
+    kernels: dict[str, str | None] = {}
     for impl in impls:
         reason = impl.unavailable(case.op)
         function = impl.function(case.op)
@@ -134,12 +157,14 @@ def run_case(
             finally:
                 impl.leave()
             problem = check(case, impl.to_numpy(out), want, host[0])
+            served = impl.served_by(case.op, argsets[0])
         except Exception as error:  # a crash is a reported failure, like a wrong result
             problem = f"raised {type(error).__name__}: {error}"
         if problem is not None:
             rows.append(_row(case, impl, "failed", problem))
             continue
         entry = Entry(impl.key, function, argsets, impl.enter, impl.leave, prime=impl.prime)
+        kernels[impl.key] = served
         if impl.device == "cpu" and impl.threads != 1:
             entry.cooldown_s = COOLDOWN_S
         entries.append(entry)
@@ -159,6 +184,8 @@ def run_case(
         )
     for impl, entry in timed:
         row = _with_floors(_row(case, impl, "ok"), stats[entry.key], floors)
+        if kernels.get(impl.key):
+            row["kernel"] = kernels[impl.key]
         transfers = stats.get(entry.key + " +transfers")
         if transfers is not None:
             row["with_transfers"] = transfers.as_dict()

@@ -20,6 +20,9 @@ MB = 10**6
 GPU_BIG_BYTES = 256 * 2**20
 BIG_SHAPE = [4096, 4096]
 SMALL_SHAPE = [8, 10]
+CLASSIFIER_SHAPE = [256, 1000]
+DEFAULT_VS_NUMPY = 1 / 1.05
+"""SPEC: the default path at most 5% slower than the pure NumPy path, on every case."""
 GPU_LONG_ROW = 16 * 1024
 """GPU rows longer than this have the lower bandwidth target (SPEC: 85% up to 16K, 70%)."""
 
@@ -101,12 +104,29 @@ def _torch_default(rows: Iterable[Row]) -> str | None:
     return min(names) if names else None
 
 
-def _copy_floor(rows: Iterable[Row], impl: str, limit: float) -> list[Check]:
+def _copy_floor(rows: Iterable[Row], impl: str, limit: float, **match: Any) -> list[Check]:
     return [
         Check(f"{_label(r)} {impl} x copy floor", r["x_copy_floor"], limit, False)
-        for r in _ok(rows, impl=impl, device="cpu", shape=BIG_SHAPE)
+        for r in _ok(rows, impl=impl, device="cpu", shape=BIG_SHAPE, **match)
         if r.get("x_copy_floor") is not None
     ]
+
+
+def _torch_or_floor(rows: Iterable[Row], impl: str, torch: str) -> list[Check]:
+    """SPEC: at least 2x PyTorch, or within 1.2x of the copy floor where that is looser:
+    one check per (4096, 4096) row, on whichever of the two is nearer to being met."""
+    checks = []
+    for row in _ok(rows, impl=impl, device="cpu", shape=BIG_SHAPE):
+        speedup = row.get("speedup_vs", {}).get(torch)
+        if speedup is None:
+            continue
+        versus = Check(f"{_label(row)} {impl} vs {torch}", speedup, 2, True)
+        floor = row.get("x_copy_floor")
+        if floor is not None:
+            near = Check(f"{_label(row)} {impl} x copy floor", floor, 1.2, False)
+            versus = versus if versus.margin >= near.margin else near
+        checks.append(versus)
+    return checks
 
 
 def _edges(rows: Iterable[Row], impl: str) -> list[Check]:
@@ -127,30 +147,49 @@ def targets(
     """SPEC section 4's targets. ``numba`` is why the compiled kernels could not be timed
     (None: they were); ``first_call`` is ``_first_call.measure``'s result."""
     no_numba = f"numba not available: {numba}" if numba else ""
-    big = [r for r in rows if r["shape"] == BIG_SHAPE]
     torch_n = _torch_default(rows)
-    like_for_like = _versus(big, "ours-1t", ["torch-1t"], 2)
+    big = _torch_or_floor(rows, "ours-1t", "torch-1t")
+    classifier = [r for r in rows if r["shape"] == CLASSIFIER_SHAPE]
+    beat_classifier = _versus(classifier, "ours-1t", ["torch-1t"], 1.5)
     if torch_n is not None:
-        like_for_like += _versus(big, "ours", [torch_n], 2)
+        big += _torch_or_floor(rows, "ours", torch_n)
+        beat_classifier += _versus(classifier, "ours", [torch_n], 1.5)
     small = [r for r in rows if r["shape"] == SMALL_SHAPE]
     out = [
         judge(
             "numba-torch",
             "CPU, numba: (4096, 4096) float32/float64 forward, backward, xent >= 2x faster than "
-            "PyTorch, like for like (ours-1t vs torch-1t, ours vs torch at its default threads)",
-            like_for_like,
+            "PyTorch like for like (ours-1t vs torch-1t, ours vs torch at its default threads), "
+            "or within 1.2x of the copy floor where that is looser",
+            big,
             no_numba,
         ),
         judge(
             "numba-copy-1t",
-            "CPU, numba: (4096, 4096) at most 2x the copy floor on one thread (ours-1t)",
-            _copy_floor(rows, "ours-1t", 2.0),
+            "CPU, numba: (4096, 4096) at most 1.5x the fresh-output copy floor on one thread "
+            "(ours-1t)",
+            _copy_floor(rows, "ours-1t", 1.5),
             no_numba,
         ),
         judge(
             "numba-copy-all",
-            "CPU, numba: (4096, 4096) at most 1.3x the copy floor on all cores (ours)",
-            _copy_floor(rows, "ours", 1.3),
+            "CPU, numba: (4096, 4096) at most 1.0x the one-thread fresh-output copy floor on "
+            "all cores (ours)",
+            _copy_floor(rows, "ours", 1.0),
+            no_numba,
+        ),
+        judge(
+            "classifier-torch",
+            "CPU, numba: (256, 1000) float32/float64 forward, backward, xent >= 1.5x faster "
+            "than PyTorch at one thread and at its default",
+            beat_classifier,
+            no_numba,
+        ),
+        judge(
+            "out-copyto",
+            "CPU, numba: softmax (4096, 4096) float32 into a preallocated output (out=) at "
+            "most 1.5x the np.copyto floor on one thread (ours-out-1t)",
+            _copy_floor(rows, "ours-out-1t", 1.5, op="forward", dtype="float32"),
             no_numba,
         ),
         judge(
@@ -178,11 +217,10 @@ def targets(
             _versus(_big(rows, MB), "ours-numpy", ["naive", "scipy"], 1),
         ),
         judge(
-            "numba-vs-numpy",
-            "CPU: the numba path (ours, ours-1t) never slower than the pure NumPy path "
+            "default-vs-numpy",
+            "CPU: the default path (ours) at most 5% slower than the pure NumPy path "
             "(ours-numpy), every case",
-            _versus(rows, "ours", ["ours-numpy"], 1) + _versus(rows, "ours-1t", ["ours-numpy"], 1),
-            no_numba,
+            _versus(rows, "ours", ["ours-numpy"], DEFAULT_VS_NUMPY),
         ),
         judge(
             "small-numba",
