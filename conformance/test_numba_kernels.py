@@ -235,6 +235,49 @@ def test_forward_within_bounds(dtype: Any, temperature: float | None) -> None:
     assert np.all(np.abs(logp.astype(LONG) - exact_logp) <= bound)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("width", [1, 2, 10, 31, 32, 33])
+@pytest.mark.parametrize("temperature", [None, 3.0])
+def test_narrow_rows_within_bounds(
+    dtype: Any, width: int, temperature: float | None, threads: None
+) -> None:
+    """Rows on both sides of the narrow kernels' width (``_narrow.NARROW_ENTRIES``), over
+    several blocks and both threads, with an edge row in each block, written into ``out``
+    and in place as well: every finite row within SPEC section 3's bound."""
+    if dtype is F64 and not WIDE:
+        pytest.skip("longdouble is no wider than float64 here")
+    import portable_softmax as ps
+
+    _config.set_num_threads(2)
+    rng = np.random.default_rng(width)
+    x = (rng.standard_normal((3000, width)) * 5).astype(dtype)
+    edge_rows = np.arange(7, 3000, 500)
+    x[edge_rows, 0] = np.inf
+    finite = np.setdiff1d(np.arange(3000), edge_rows)
+    t = 1.0 if temperature is None else temperature
+    y = nb.softmax(x, axis=-1, where=None, temperature=temperature)
+    assert _check_softmax_bound(y[finite], x[finite], t) <= 1.0
+    edge_y = np.where(x[edge_rows] == np.inf, 1 / (x[edge_rows] == np.inf).sum(-1)[:, None], 0)
+    np.testing.assert_array_equal(y[edge_rows], edge_y.astype(dtype))
+    logp = nb.log_softmax(x, axis=-1, where=None, temperature=temperature)
+    _, exact_logp, exact_lse = _reference_forward(x[finite], t)
+    spread = np.abs(x[finite].astype(LONG) - x[finite].astype(LONG).max(-1, keepdims=True)) / t
+    bound = (spread + math.log(width) + 8 + 2 * _log2n(width)) * _eps(dtype)
+    assert np.all(np.abs(logp[finite].astype(LONG) - exact_logp) <= bound)
+    if temperature is None:
+        lse = nb.logsumexp(x, axis=-1, where=None, keepdims=False)
+        m = np.abs(x[finite].astype(LONG)).max(-1)
+        lse_bound = (m + math.log(width) + 8 + 2 * _log2n(width)) * _eps(dtype)
+        assert np.all(np.abs(lse[finite].astype(LONG) - exact_lse) <= lse_bound)
+        assert np.all(lse[edge_rows] == np.inf)
+    into = np.empty_like(x)
+    assert ps.softmax(x, temperature=temperature, out=into) is into
+    np.testing.assert_array_equal(into, y)
+    again = x.copy()
+    assert ps.softmax(again, temperature=temperature, out=again) is again
+    np.testing.assert_array_equal(again, y)
+
+
 def test_thread_count_does_not_change_results(threads: None) -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((512, 700)).astype(F32)  # 1.4 MB: above the serial threshold
@@ -257,11 +300,15 @@ def test_thread_count_does_not_change_results(threads: None) -> None:
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
-def test_forward_edges(dtype: Any) -> None:
-    """SPEC section 2's table, row by row, and finite extremes."""
+@pytest.mark.parametrize("width", [4, 40], ids=["narrow", "wide"])
+def test_forward_edges(dtype: Any, width: int) -> None:
+    """SPEC section 2's table, row by row, and finite extremes, on narrow rows (the block
+    kernels of ``_narrow``) and wide ones (the row kernels): rows padded with -inf entries,
+    which take no share, to ``width``."""
     big = np.finfo(dtype).max
     inf, nan = np.inf, np.nan
-    x = np.array(
+    x = np.full((5, width), -inf, dtype)
+    x[:, :4] = np.array(
         [
             [1.0, nan, inf, 2.0],  # NaN wins over +inf
             [inf, 1.0, inf, -inf],  # two +inf: 1/2 each
@@ -274,6 +321,9 @@ def test_forward_edges(dtype: Any) -> None:
     y = nb.softmax(x, axis=-1, where=None, temperature=None)
     logp = nb.log_softmax(x, axis=-1, where=None, temperature=None)
     lse = nb.logsumexp(x, axis=-1, where=None, keepdims=False)
+    assert np.all(y[1:, 4:] == 0)
+    assert np.all(logp[1:, 4:] == -inf)
+    y, logp = y[:, :4], logp[:, :4]
     assert np.all(np.isnan(y[0]))
     assert np.all(np.isnan(logp[0]))
     assert np.isnan(lse[0])
@@ -386,9 +436,10 @@ def _ce_reference(
     weight: np.ndarray | None,
     smoothing: float,
     ignore: int | None,
-) -> tuple[np.ndarray, np.ndarray, LONG]:
-    """Per-sample losses, per-sample gradient (unscaled) and D, in longdouble, written
-    from SPEC section 2 directly (finite logits)."""
+) -> tuple[np.ndarray, np.ndarray, LONG, np.ndarray]:
+    """Per-sample losses, per-sample gradient (unscaled), D and the size of each gradient
+    entry's two terms, in longdouble, written from SPEC section 2 directly (finite
+    logits)."""
     n, c = x.shape
     wide = x.astype(LONG)
     m = wide.max(axis=-1, keepdims=True)
@@ -407,20 +458,27 @@ def _ce_reference(
     loss[~keep] = 0
     grad[~keep] = 0
     d = (w * t)[keep].sum()
-    return loss, grad, d
+    # the two terms of each gradient entry: their difference cancels where p -> 1, so its
+    # rounding error is bounded relative to their sum, not to the difference
+    terms = np.abs(np.exp(logp) * wt.sum(-1, keepdims=True)) + np.abs(wt)
+    terms[~keep] = 0
+    return loss, grad, d, terms
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("shape", [(64, 300), (1000, 10)], ids=["wide", "narrow"])
 def test_cross_entropy_against_reference(
-    dtype: Any, soft: bool, weighted: bool, smoothing: float
+    dtype: Any, soft: bool, weighted: bool, smoothing: float, shape: tuple[int, int]
 ) -> None:
+    """Wide rows (the row kernels) and narrow ones (blocks of rows whose exponentials one
+    loop computes; 1000 rows make several blocks)."""
     if dtype is F64 and not WIDE:
         pytest.skip("longdouble is no wider than float64 here")
     rng = np.random.default_rng(5)
-    n, c = 64, 300
+    n, c = shape
     x = (rng.standard_normal((n, c)) * 3).astype(dtype)
     if soft:
         target = rng.random((n, c)).astype(dtype)
@@ -431,7 +489,7 @@ def test_cross_entropy_against_reference(
         target[:5] = -100
         ignore = -100
     weight = (rng.random(c) + 0.5).astype(dtype) if weighted else None
-    loss, grad, d = _ce_reference(x, target, weight, smoothing, ignore)
+    loss, grad, d, terms = _ce_reference(x, target, weight, smoothing, ignore)
     options = _ce_options(weight=weight, ignore_index=ignore, label_smoothing=smoothing)
     eps = _eps(dtype)
     bound = (math.log(c) + 8 + 2 * _log2n(c)) * eps * (np.abs(loss) + 1)
@@ -448,7 +506,8 @@ def test_cross_entropy_against_reference(
     scale = rng.random(n).astype(dtype)
     gradient = nb.cross_entropy_backward(x, target, grad=scale, **{**options, "reduction": "none"})
     exact = grad * scale.astype(LONG)[:, None]
-    assert np.all(np.abs(gradient.astype(LONG) - exact) <= 64 * eps * (np.abs(exact) + 1e-3))
+    size = terms * scale.astype(LONG)[:, None]
+    assert np.all(np.abs(gradient.astype(LONG) - exact) <= 64 * eps * (size + 1e-3))
     mean_gradient = nb.cross_entropy_backward(x, target, grad=None, **options)
     assert np.all(np.abs(mean_gradient.astype(LONG) - grad / d) <= 64 * eps / abs(d))
 

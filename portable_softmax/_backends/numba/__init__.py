@@ -36,6 +36,7 @@ from ._derivatives import (
     derivative_kernel,
 )
 from ._forward import LOG_SOFTMAX, LOGSUMEXP, SOFTMAX, forward_kernel
+from ._narrow import NARROW_ENTRIES, narrow_kernel
 from ._statistics import rescale_rows as rescale_rows
 from ._statistics import row_statistics as row_statistics
 from ._threads import parallel
@@ -65,7 +66,10 @@ def _run_forward(call: Call, kind: int) -> Any:
     out, written = numpy_destination(call, rows.shape, ("x",))
     in_place = written and call.out_alias == "x"
     threads = parallel(rows.nbytes, rows.shape[0])
-    kernel = forward_kernel(kind, threads, _config.edges_enabled(), in_place)
+    if rows.shape[1] <= NARROW_ENTRIES:  # reads a block of rows before writing it
+        kernel = narrow_kernel(kind, threads, _config.edges_enabled())
+    else:
+        kernel = forward_kernel(kind, threads, _config.edges_enabled(), in_place)
     kernel(rows, out, _temperature(call, rows.dtype))
     if written:
         return call.out
@@ -86,9 +90,11 @@ def logsumexp(call: Call) -> Any:
     """:func:`portable_softmax.logsumexp` on the compiled kernels."""
     rows = call.rows(call.x)
     out = np.empty((rows.shape[0], 1), rows.dtype)
-    kernel = forward_kernel(
-        LOGSUMEXP, parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled()
-    )
+    threads = parallel(rows.nbytes, rows.shape[0])
+    if rows.shape[1] <= NARROW_ENTRIES:
+        kernel = narrow_kernel(LOGSUMEXP, threads, _config.edges_enabled())
+    else:
+        kernel = forward_kernel(LOGSUMEXP, threads, _config.edges_enabled())
     kernel(rows, out, _temperature(call, rows.dtype))
     return out.reshape(call.reduced_shape())
 

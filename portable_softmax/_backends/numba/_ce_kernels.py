@@ -1,13 +1,6 @@
-"""Cross-entropy kernels: per-sample loss and fused gradient in one pass structure, for
-integer labels and probability targets alike (``hard`` selects the target).
-
-Per sample (a row of C logits) with smoothed weighted target ``wt_c = w_c ((1-eps) t_c +
-eps/C)``, ``W = sum_c wt_c`` and ``lse = log(sum(exp(x - m)))``:
-``l = W * lse - sum_c [wt_c != 0] wt_c (x_c - m)`` (``0 * log 0 = 0``) and the gradient
-``scale * (exp(x - m) * W / s - wt)``. Unsmoothed labels need no pass over the target: only
-``x_y`` and ``w_y`` are read. Ignored samples give 0, invalid labels NaN, and a row whose
-maximum is not finite goes to :func:`_edge_row`, which builds ``log p`` and ``p`` entry by
-entry from SPEC section 2's table.
+"""Cross-entropy kernels: the whole call (the mean's denominator, every sample, the reduced
+loss) in one compiled function per variant; one sample's loss and gradient are ``_ce_rows``.
+Ignored samples give 0 and invalid labels NaN.
 """
 
 from __future__ import annotations
@@ -18,112 +11,12 @@ from typing import Any
 import numba
 import numpy as np
 
+from ._ce_rows import narrow_block, row
 from ._jit import SOURCE_KEY, jit
-from ._reductions import compensated_add, compensated_total, exp_sum, exp_sum_in_place, row_max
+from ._narrow import block_rows, shifted_exps
+from ._reductions import compensated_add, compensated_total
 
 __all__ = ["MEAN", "NONE", "SUM", "ce_kernel"]
-
-
-@jit()
-def _wt(
-    i: int, c: int, hard: bool, y: int, target: Any, w: Any, weighted: bool, keep: Any, share: Any
-) -> Any:
-    """``wt_c`` of sample ``i``: ``keep = 1 - eps``, ``share = eps / C``."""
-    t = (keep if c == y else keep - keep) if hard else keep * target[i, c]
-    t = t + share
-    return w[c] * t if weighted else t
-
-
-@jit()
-def _edge_row(
-    xi: Any,
-    m: Any,
-    i: int,
-    hard: bool,
-    y: int,
-    target: Any,
-    w: Any,
-    weighted: bool,
-    keep: Any,
-    share: Any,
-    oi: Any,
-    scale: Any,
-    gradient: bool,
-) -> Any:
-    """Loss (and gradient into ``oi``) of a row whose maximum is not finite."""
-    n = xi.shape[0]
-    nan = m != m
-    k = 0
-    for j in range(n):
-        nan = nan or xi[j] != xi[j]
-        k += xi[j] == np.inf
-    big = 0.0 if nan else (-np.log(k) if k > 0 else -np.inf)  # log p at the maxima
-    loss = 0.0
-    weight_sum = 0.0
-    for c in range(n):
-        wt = _wt(i, c, hard, y, target, w, weighted, keep, share)
-        weight_sum += wt
-        logp = big if (k > 0 and xi[c] == np.inf) else -np.inf
-        logp = np.nan if nan else logp
-        if wt != 0:
-            loss -= wt * logp
-    if gradient:
-        for c in range(n):
-            wt = _wt(i, c, hard, y, target, w, weighted, keep, share)
-            p = (1.0 / k if xi[c] == np.inf else 0.0) if k > 0 else 0.0
-            p = np.nan if nan else p
-            oi[c] = scale * (p * weight_sum - wt)
-    return loss
-
-
-@jit()
-def _row(
-    xi: Any,
-    i: int,
-    hard: bool,
-    y: int,
-    target: Any,
-    w: Any,
-    weighted: bool,
-    keep: Any,
-    share: Any,
-    one: Any,
-    oi: Any,
-    scale: Any,
-    gradient: bool,
-    edges: bool,
-    in_place: bool,
-) -> Any:
-    m = row_max(xi)
-    if edges and m - m != 0:
-        return _edge_row(xi, m, i, hard, y, target, w, weighted, keep, share, oi, scale, gradient)
-    n = xi.shape[0]
-    plain = hard and share == 0
-    # the logits are read here, before exp_sum writes the exponentials: oi may be xi
-    if plain:  # one-hot, unsmoothed: only the label's entry
-        weight_sum = w[y] * keep if weighted else keep
-        shifted = weight_sum * (xi[y] - m) if weight_sum != 0 else weight_sum
-    else:
-        weight_sum = share - share
-        shifted = share - share
-        for c in range(n):
-            wt = _wt(i, c, hard, y, target, w, weighted, keep, share)
-            weight_sum += wt
-            if wt != 0:
-                shifted += wt * (xi[c] - m)
-    s = exp_sum_in_place(oi, m, one) if in_place else exp_sum(xi, oi, m, one, gradient)
-    lse = np.log(s)
-    loss = weight_sum * lse - shifted
-    if gradient:
-        factor = scale * weight_sum / s
-        for c in range(n):
-            oi[c] *= factor
-        if plain:
-            oi[y] -= scale * weight_sum
-        else:
-            for c in range(n):
-                oi[c] -= scale * _wt(i, c, hard, y, target, w, weighted, keep, share)
-    return loss
 
 
 @jit(fastmath=frozenset())
@@ -175,12 +68,13 @@ NONE, SUM, MEAN = 0, 1, 2
 """The ``reduction`` codes of the kernel."""
 
 
-def _build(parallel: bool, edges: bool, in_place: bool = False) -> Any:
+def _build(parallel: bool, edges: bool, in_place: bool = False, narrow: bool = False) -> Any:
     """The whole call in one compiled function: the mean's denominator ``D`` first (its
     scale multiplies the gradient), then every row (in parallel), then the reduced loss.
     One call from Python per cross-entropy call: a small call pays the dispatch once.
     ``in_place`` writes the gradient into the logits (``out`` unused), as one array for
-    LLVM (two overlapping ones would run its scalar loops)."""
+    LLVM (two overlapping ones would run its scalar loops). ``narrow`` takes the rows in
+    blocks whose exponentials one vectorised loop computes (``_narrow``)."""
     key = SOURCE_KEY
 
     @jit(parallel=parallel, cache=True)
@@ -214,39 +108,43 @@ def _build(parallel: bool, edges: bool, in_place: bool = False) -> Any:
             else:
                 d = _probability_denominator(target, w, weighted, one)
             first = _safe_scale(first, d)
-        for i in numba.prange(x.shape[0]):
-            y = labels[i] if hard else -1
-            oi = x[i] if in_place else (out[i] if gradient else out[0])
-            if hard and has_ignore and y == ignore:
-                losses[i] = 0.0
-                if gradient:
-                    oi[:] = 0.0
+        rows = x.shape[0]
+        per = block_rows(classes) if narrow else 1
+        flat = (x if in_place else out).reshape(-1)  # C-contiguous: a view
+        for b in numba.prange((rows + per - 1) // per):
+            r0 = b * per
+            r1 = min(rows, r0 + per)
+            if narrow:
+                maxima = np.empty(r1 - r0, x.dtype)
+                shifted = np.empty((r1 - r0) * classes, x.dtype)
+                exps = np.empty((r1 - r0) * classes, x.dtype)
+                shifted_exps(x, r0, r1, one, maxima, shifted, exps)
+                narrow_block(
+                    x, flat, losses, r0, r1, labels, target, w, hard, weighted, ignore,
+                    has_ignore, keep, share, grads, per_sample, first, gradient, edges,
+                    maxima, shifted, exps,
+                )  # fmt: skip
                 continue
-            if hard and (y < 0 or y >= classes):
-                losses[i] = np.nan
-                if gradient:
-                    oi[:] = np.nan
-                continue
-            scale = grads[i] if per_sample else first
-            # a signed row index in both variants (prange's is unsigned): the row helpers
-            # then compile once per dtype, not once per variant
-            losses[i] = _row(
-                x[i],
-                np.int64(i),
-                hard,
-                y,
-                target,
-                w,
-                weighted,
-                keep,
-                share,
-                one,
-                oi,
-                scale,
-                gradient,
-                edges,
-                in_place,
-            )
+            for r in range(r0, r1):
+                # a signed row index in both variants (prange's is unsigned): the row
+                # helpers then compile once per dtype, not once per variant
+                i = np.int64(r)
+                y = labels[i] if hard else -1
+                if hard and ((has_ignore and y == ignore) or y < 0 or y >= classes):
+                    # ignored: 0; invalid: NaN
+                    value = zero if has_ignore and y == ignore else zero + np.nan
+                    losses[i] = value
+                    if gradient:
+                        start = i * classes
+                        for c in range(classes):
+                            flat[start + c] = value
+                    continue
+                scale = grads[i] if per_sample else first
+                oi = x[i] if in_place else (out[i] if gradient else out[0])
+                losses[i] = row(
+                        x[i], i, hard, y, target, w, weighted, keep, share, one, oi, scale,
+                        gradient, edges, in_place,
+                    )  # fmt: skip
         if reduction == NONE:
             return zero
         total = _total(losses, one)
@@ -258,5 +156,5 @@ def _build(parallel: bool, edges: bool, in_place: bool = False) -> Any:
 
 
 ce_kernel = functools.cache(_build)
-"""The cross-entropy kernel of this variant, ``(parallel, edges, in_place)`` (compiled on
-first call)."""
+"""The cross-entropy kernel of this variant, ``(parallel, edges, in_place, narrow)``
+(compiled on first call)."""

@@ -19,6 +19,7 @@ from ... import _config
 from ..._lib._call import CrossEntropyCall
 from ..._lib._out import numpy_destination
 from ._ce_kernels import MEAN, NONE, SUM, ce_kernel
+from ._narrow import NARROW_ENTRIES
 from ._threads import parallel
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_with_grad"]
@@ -67,7 +68,9 @@ def _run(call: CrossEntropyCall, gradient: bool) -> tuple[Any, np.ndarray, np.nd
         out, written = numpy_destination(call, rows.shape, ("logits",))  # the target's
     losses = np.empty(rows.shape[0], dtype)
     in_place = written and call.out_alias == "logits"
-    kernel = ce_kernel(parallel(rows.nbytes, rows.shape[0]), _config.edges_enabled(), in_place)
+    narrow = classes <= NARROW_ENTRIES
+    threads = parallel(rows.nbytes, rows.shape[0])
+    kernel = ce_kernel(threads, _config.edges_enabled(), in_place, narrow)
     total = kernel(
         rows, labels, target, w, call.hard, weighted, 0 if ignore is None else ignore,
         ignore is not None, keep, share, one, grads,
