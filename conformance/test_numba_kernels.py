@@ -278,6 +278,25 @@ def test_narrow_rows_within_bounds(
     np.testing.assert_array_equal(again, y)
 
 
+def test_every_variant_is_a_closure_cell_of_its_kernel() -> None:
+    """numba's disk cache tells a builder's variants apart by the closure cells their
+    kernel's body reads: an argument the body does not read (``parallel`` in the
+    cross-entropy kernel did not) lets one variant's cached code serve another."""
+    import inspect
+
+    from portable_softmax._backends.numba import _ce_kernels, _derivatives, _forward, _narrow
+
+    for module in (_forward, _narrow, _derivatives, _ce_kernels):
+        builder = module._build
+        variants = set(inspect.signature(builder).parameters)
+        kernel = builder(
+            *[False if n != "kind" else 0 for n in inspect.signature(builder).parameters]
+        )
+        cells = set(kernel.py_func.__code__.co_freevars)
+        assert variants <= cells, (module.__name__, variants - cells)
+        assert "key" in cells, module.__name__
+
+
 def test_thread_count_does_not_change_results(threads: None) -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((512, 700)).astype(F32)  # 1.4 MB: above the serial threshold

@@ -97,7 +97,10 @@ def _build(parallel: bool, edges: bool, in_place: bool = False, narrow: bool = F
         out: Any,
         losses: Any,
     ) -> Any:
-        _ = key  # a closure cell: numba's cache keys the variants apart by it
+        # closure cells: numba's cache keys the variants apart by them only when the body
+        # reads them (without `parallel` here, the serial and parallel variants shared one
+        # cache entry, and the first compiled served both)
+        _ = (key, parallel)
         classes = x.shape[1]
         zero = one - one
         d = zero
