@@ -288,13 +288,12 @@ def test_every_variant_is_a_closure_cell_of_its_kernel() -> None:
 
     for module in (_forward, _narrow, _derivatives, _ce_kernels):
         builder = module._build
-        variants = set(inspect.signature(builder).parameters)
-        kernel = builder(
-            *[False if n != "kind" else 0 for n in inspect.signature(builder).parameters]
-        )
-        cells = set(kernel.py_func.__code__.co_freevars)
-        assert variants <= cells, (module.__name__, variants - cells)
-        assert "key" in cells, module.__name__
+        names = list(inspect.signature(builder).parameters)
+        for flag in (False, True):  # (a builder may return another kernel for narrow rows)
+            kernel = builder(*[0 if name == "kind" else flag for name in names])
+            cells = set(kernel.py_func.__code__.co_freevars)
+            assert set(names) <= cells, (module.__name__, flag, set(names) - cells)
+            assert "key" in cells, module.__name__
 
 
 def test_thread_count_does_not_change_results(threads: None) -> None:
@@ -388,12 +387,13 @@ def test_temperature_after_the_shift() -> None:
 
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("temperature", [None, 3.0])
-def test_derivatives_within_bound(dtype: Any, temperature: float | None) -> None:
+@pytest.mark.parametrize(("rows", "n"), [(40, 777), (600, 10)], ids=["wide", "narrow"])
+def test_derivatives_within_bound(dtype: Any, temperature: float | None, rows: int, n: int) -> None:
+    """Wide rows (blocked, compensated sums) and narrow ones (the flat narrow kernels)."""
     if dtype is F64 and not WIDE:
         pytest.skip("longdouble is no wider than float64 here")
     rng = np.random.default_rng(4)
-    n = 777
-    x = (rng.standard_normal((40, n)) * 4).astype(dtype)
+    x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
     x[0, :5] = -np.inf  # y = 0 there: gradient 0 (softmax), g/T (log_softmax)
     t = 1.0 if temperature is None else temperature
     wide = x.astype(LONG)
@@ -403,7 +403,7 @@ def test_derivatives_within_bound(dtype: Any, temperature: float | None) -> None
     y = p.astype(dtype)  # the given forward output; the reference uses the same rounded y
     with np.errstate(divide="ignore"):
         logp = np.log(p).astype(dtype)
-    g = rng.standard_normal((40, n)).astype(dtype)
+    g = rng.standard_normal((rows, n)).astype(dtype)
     yw, gw, pw = y.astype(LONG), g.astype(LONG), np.exp(logp.astype(LONG))
     expected = {
         "softmax_backward": yw * (gw - (gw * yw).sum(-1, keepdims=True)) / LONG(t),

@@ -39,12 +39,14 @@ NOT_IN_PLACE, INTO_PRIMARY, INTO_VECTOR = 0, 1, 2
 """The ``in_place`` argument: where the kernel writes (``out``, or one of its inputs)."""
 
 
-def _build(kind: int, parallel: bool, in_place: int = NOT_IN_PLACE) -> Any:
+def _build(kind: int, parallel: bool, in_place: int = NOT_IN_PLACE, narrow: bool = False) -> Any:
     """The kernel of one ``kind``; ``kind``, ``parallel`` and ``in_place`` are closure
     constants, so the branches on them fold away (a runtime ``kind`` measured 1.5x slower)
     and numba's cache, which hashes closure cells, keeps the variants apart. ``in_place``
     (:data:`INTO_PRIMARY`, :data:`INTO_VECTOR`) writes into that input, so that LLVM sees
-    one array where two overlapping ones would fail its overlap test (scalar loops)."""
+    one array where two overlapping ones would fail its overlap test (scalar loops).
+    ``narrow`` (rows of a few entries) indexes the flat arrays by offset, with plain sums: a
+    row's views and its blocked, compensated sum cost more than a 10-entry row's work."""
 
     key = SOURCE_KEY
 
@@ -87,10 +89,43 @@ def _build(kind: int, parallel: bool, in_place: int = NOT_IN_PLACE) -> Any:
             if scaled:
                 for j in range(a.shape[0]):
                     o[j] = o[j] / t
-        if parallel and key:  # closure cells: numba's cache keys the variants apart
+        if parallel and key and not narrow:  # closure cells: the cache keys the variants
             return
 
-    return kernel
+    @jit(parallel=parallel, cache=True)
+    def narrow_kernel(primary: Any, vector: Any, out: Any, t: Any) -> None:
+        rows, n = primary.shape
+        pa = primary.reshape(-1)  # C-contiguous: views
+        pb = vector.reshape(-1)
+        po = (
+            pa if in_place == INTO_PRIMARY else (pb if in_place == INTO_VECTOR else out.reshape(-1))
+        )
+        scaled = t != t / t
+        for i in numba.prange(rows):
+            k = i * n
+            s = t - t
+            if kind == SOFTMAX_PRODUCT:
+                for j in range(n):
+                    s += pb[k + j] * pa[k + j]
+                for j in range(n):
+                    po[k + j] = pb[k + j] * pa[k + j] - pa[k + j] * s
+            elif kind == LOG_SOFTMAX_VJP:
+                for j in range(n):
+                    s += pb[k + j]
+                for j in range(n):
+                    po[k + j] = pb[k + j] - vexp(pa[k + j]) * s
+            else:
+                for j in range(n):
+                    s += vexp(pa[k + j]) * pb[k + j]
+                for j in range(n):
+                    po[k + j] = pb[k + j] - s
+            if scaled:
+                for j in range(n):
+                    po[k + j] = po[k + j] / t
+        if parallel and key and narrow:  # closure cells: the cache keys the variants apart
+            return
+
+    return narrow_kernel if narrow else kernel
 
 
 derivative_kernel = functools.cache(_build)
