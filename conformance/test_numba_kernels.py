@@ -236,7 +236,7 @@ def test_forward_within_bounds(dtype: Any, temperature: float | None) -> None:
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
-@pytest.mark.parametrize("width", [1, 2, 10, 31, 32, 33])
+@pytest.mark.parametrize("width", [1, 10, 32, 33])
 @pytest.mark.parametrize("temperature", [None, 3.0])
 def test_narrow_rows_within_bounds(
     dtype: Any, width: int, temperature: float | None, threads: None

@@ -107,8 +107,11 @@ def _run_derivative(call: Call, kind: int) -> Any:
     rows = call.rows(x)
     # the row sum reads only; the last pass reads both inputs' element before writing it
     out, written = numpy_destination(call, rows.shape, ("x", "vector"))
-    in_place = _INTO.get(call.out_alias or "", NOT_IN_PLACE) if written else NOT_IN_PLACE
     narrow = rows.shape[1] <= NARROW_ENTRIES
+    # narrow rows need no in-place variant: their short loops do not vectorise anyway
+    in_place = NOT_IN_PLACE
+    if written and not narrow:
+        in_place = _INTO.get(call.out_alias or "", NOT_IN_PLACE)
     # narrow rows on one thread: their parallel variant measured up to 3x slower than the
     # serial one at (100000, 10) on two threads (0.7 ms against 2.2)
     threads = not narrow and parallel(rows.nbytes, rows.shape[0])

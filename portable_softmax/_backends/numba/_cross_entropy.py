@@ -67,8 +67,10 @@ def _run(call: CrossEntropyCall, gradient: bool) -> tuple[Any, np.ndarray, np.nd
     if gradient:  # a row's logits are all read before its gradient is written: not so
         out, written = numpy_destination(call, rows.shape, ("logits",))  # the target's
     losses = np.empty(rows.shape[0], dtype)
-    in_place = written and call.out_alias == "logits"
     narrow = classes <= NARROW_ENTRIES
+    # the narrow blocks read a block's logits into a scratch before writing any of its
+    # gradient, from the scratch: no in-place variant needed (one compile fewer)
+    in_place = written and call.out_alias == "logits" and not narrow
     threads = parallel(rows.nbytes, rows.shape[0])
     kernel = ce_kernel(threads, _config.edges_enabled(), in_place, narrow)
     total = kernel(
