@@ -137,12 +137,14 @@ def _place_ids() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize(("name", "place"), _place_ids(), ids=[f"{n}-{p}" for n, p in _place_ids()])
-def test_out_gets_the_result(backend: Any, name: str, place: str, case: str) -> None:
+def test_out_gets_the_result(backend: Any, path: str, name: str, place: str, case: str) -> None:
     """The result is written into ``out`` and ``out`` is returned, for a separate ``out``
     (``new``) and for ``out`` being each floating input in turn; the other inputs keep their
     values."""
     shape, dtype = CASES[case]
     backend.require_dtype(dtype)
+    if path == "generic" and case != "small-float32":
+        pytest.skip("the portable path computes, then copies into out: one case shows it")
     f = FUNCTIONS[name]
     data = _data(shape, dtype)
     arrays = _arrays(backend, data, dtype)
