@@ -52,20 +52,16 @@ def jit(
     parallel: bool = False,
     fastmath: frozenset[str] = KERNEL_FASTMATH,
     cache: bool = False,
-    inline: bool = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit`` with the package's options; the compiled function is untyped. Pass
     ``cache=True`` only for closures over :data:`SOURCE_KEY`; where no cache directory can be
-    written, the function compiles in memory (see the module docstring). ``inline``
-    inlines the function into its callers in numba's IR, before LLVM sees it: a call per
-    row that LLVM left out of line cost more than the row's work."""
+    written, the function compiles in memory (see the module docstring)."""
     njit: Any = numba.njit
     options = {
         "parallel": parallel,
         "fastmath": set(fastmath),
         "error_model": "numpy",
         "nogil": True,
-        **({"inline": "always"} if inline else {}),
     }
 
     def decorate(function: Callable[..., Any]) -> Any:
