@@ -7,8 +7,11 @@ JVP are one formula, the Jacobian being symmetric):
 * ``LOG_SOFTMAX_VJP``: ``(g - exp(logp) * sum(g)) / T``;
 * ``LOG_SOFTMAX_JVP``: ``(t - sum(exp(logp) * t)) / T``.
 
-Each row is one blocked, compensated sum (``_reductions``) and one elementwise pass. No
-value needs a test: ``y = 0`` and ``logp = -inf`` give the true products, 0 and ``g/T``.
+Each row is one blocked, compensated sum (``_reductions``) and one elementwise pass; rows
+of at most ``_narrow.NARROW_ENTRIES`` entries take a kernel that indexes the flat arrays by
+offset with a plain sum (the caller runs it on one thread and never in place: see the
+backend's ``_run_derivative``). No value needs a test: ``y = 0`` and ``logp = -inf`` give
+the true products, 0 and ``g/T``.
 """
 
 from __future__ import annotations
@@ -129,5 +132,5 @@ def _build(kind: int, parallel: bool, in_place: int = NOT_IN_PLACE, narrow: bool
 
 
 derivative_kernel = functools.cache(_build)
-"""The derivative kernel ``(primary, vector, out, t)`` of ``kind`` (compiled on first
-    call)."""
+"""The derivative kernel ``(primary, vector, out, t)`` of ``kind`` and the variant
+``(parallel, in_place, narrow)`` (compiled on first call)."""
