@@ -59,17 +59,22 @@ def _temperature(call: Call, dtype: np.dtype[Any]) -> Any:
     return one
 
 
+def _forward_kernel(kind: int, rows: np.ndarray, in_place: bool = False) -> Any:
+    """The forward kernel for ``rows``: the narrow block kernel for rows of at most
+    ``NARROW_ENTRIES`` (it reads a block of rows before writing any: no in-place variant),
+    else the row kernel."""
+    threads = parallel(rows.nbytes, rows.shape[0])
+    if rows.shape[1] <= NARROW_ENTRIES:
+        return narrow_kernel(kind, threads, _config.edges_enabled())
+    return forward_kernel(kind, threads, _config.edges_enabled(), in_place)
+
+
 def _run_forward(call: Call, kind: int) -> Any:
     x = call.x
     rows = call.rows(x)
     # each element of x is read before its own output is written: x itself may be out
     out, written = numpy_destination(call, rows.shape, ("x",))
-    in_place = written and call.out_alias == "x"
-    threads = parallel(rows.nbytes, rows.shape[0])
-    if rows.shape[1] <= NARROW_ENTRIES:  # reads a block of rows before writing it
-        kernel = narrow_kernel(kind, threads, _config.edges_enabled())
-    else:
-        kernel = forward_kernel(kind, threads, _config.edges_enabled(), in_place)
+    kernel = _forward_kernel(kind, rows, written and call.out_alias == "x")
     kernel(rows, out, _temperature(call, rows.dtype))
     if written:
         return call.out
@@ -90,12 +95,7 @@ def logsumexp(call: Call) -> Any:
     """:func:`portable_softmax.logsumexp` on the compiled kernels."""
     rows = call.rows(call.x)
     out = np.empty((rows.shape[0], 1), rows.dtype)
-    threads = parallel(rows.nbytes, rows.shape[0])
-    if rows.shape[1] <= NARROW_ENTRIES:
-        kernel = narrow_kernel(LOGSUMEXP, threads, _config.edges_enabled())
-    else:
-        kernel = forward_kernel(LOGSUMEXP, threads, _config.edges_enabled())
-    kernel(rows, out, _temperature(call, rows.dtype))
+    _forward_kernel(LOGSUMEXP, rows)(rows, out, _temperature(call, rows.dtype))
     return out.reshape(call.reduced_shape())
 
 

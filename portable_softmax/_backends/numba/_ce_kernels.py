@@ -11,7 +11,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from ._ce_rows import narrow_block, row
+from ._ce_rows import narrow_block, row, settle_skipped
 from ._jit import SOURCE_KEY, jit
 from ._narrow import block_rows, shifted_exps
 from ._reductions import compensated_add, compensated_total
@@ -118,10 +118,7 @@ def _build(parallel: bool, edges: bool, in_place: bool = False, narrow: bool = F
             r0 = b * per
             r1 = min(rows, r0 + per)
             if narrow:
-                maxima = np.empty(r1 - r0, x.dtype)
-                shifted = np.empty((r1 - r0) * classes, x.dtype)
-                exps = np.empty((r1 - r0) * classes, x.dtype)
-                shifted_exps(x, r0, r1, one, maxima, shifted, exps)
+                maxima, shifted, exps = shifted_exps(x, r0, r1, one)
                 narrow_block(
                     x, flat, losses, r0, r1, labels, target, w, hard, weighted, ignore,
                     has_ignore, keep, share, grads, per_sample, first, gradient, edges,
@@ -134,13 +131,7 @@ def _build(parallel: bool, edges: bool, in_place: bool = False, narrow: bool = F
                 i = np.int64(r)
                 y = labels[i] if hard else -1
                 if hard and ((has_ignore and y == ignore) or y < 0 or y >= classes):
-                    # ignored: 0; invalid: NaN
-                    value = zero if has_ignore and y == ignore else zero + np.nan
-                    losses[i] = value
-                    if gradient:
-                        start = i * classes
-                        for c in range(classes):
-                            flat[start + c] = value
+                    settle_skipped(flat, losses, i, classes, has_ignore and y == ignore, gradient)
                     continue
                 scale = grads[i] if per_sample else first
                 oi = x[i] if in_place else (out[i] if gradient else out[0])

@@ -24,7 +24,7 @@ from ._reductions import (
     scale_row,
 )
 
-__all__ = ["narrow_block", "row"]
+__all__ = ["narrow_block", "row", "settle_skipped"]
 
 
 @jit()
@@ -77,6 +77,17 @@ def _edge_row(
             p = np.nan if nan else p
             oi[c] = scale * (p * weight_sum - wt)
     return loss
+
+
+@jit()
+def settle_skipped(flat: Any, losses: Any, i: int, n: int, ignored: bool, gradient: bool) -> None:
+    """Sample ``i``, ignored (loss and gradient 0) or with an invalid label (NaN), its
+    gradient row at ``flat[i * n]``."""
+    value = 0.0 if ignored else np.nan
+    losses[i] = value
+    if gradient:
+        for c in range(n):
+            flat[i * n + c] = value
 
 
 @jit()
@@ -210,11 +221,7 @@ def narrow_block(
         k = b * n
         y = labels[i] if hard else -1
         if hard and ((has_ignore and y == ignore) or y < 0 or y >= n):
-            value = zero if has_ignore and y == ignore else zero + np.nan  # ignored, invalid
-            losses[i] = value
-            if gradient:
-                for c in range(n):
-                    flat[i * n + c] = value
+            settle_skipped(flat, losses, i, n, has_ignore and y == ignore, gradient)
             written[b] = True
             continue
         scale = grads[i] if per_sample else first
@@ -225,7 +232,7 @@ def narrow_block(
                                   scale, gradient)  # fmt: skip
             written[b] = True
             continue
-        if plain:
+        if plain:  # _target_terms's first case, inline: a call per row costs more
             weight_sum = w[y] * keep if weighted else keep
             shift = weight_sum * shifted[k + y] if weight_sum != 0 else weight_sum
         else:

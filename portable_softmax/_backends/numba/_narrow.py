@@ -39,10 +39,14 @@ def block_rows(n: int) -> int:
 
 
 @jit()
-def shifted_exps(x: Any, r0: int, r1: int, t: Any, maxima: Any, shifted: Any, exps: Any) -> None:
-    """For rows ``r0:r1`` of ``x``: their maxima, ``(x - m)/T`` row after row into
-    ``shifted`` and its exponentials into ``exps``, in one vectorised loop over the block."""
+def shifted_exps(x: Any, r0: int, r1: int, t: Any) -> Any:
+    """``(maxima, shifted, exps)`` of rows ``r0:r1`` of ``x``: their maxima, ``(x - m)/T``
+    row after row, and its exponentials, in one vectorised loop over the block (the
+    block's scratch, allocated here: one allocation per block, not per row)."""
     n = x.shape[1]
+    maxima = np.empty(r1 - r0, x.dtype)
+    shifted = np.empty((r1 - r0) * n, x.dtype)
+    exps = np.empty((r1 - r0) * n, x.dtype)
     scaled = t != t / t
     for i in range(r0, r1):
         xi = x[i]
@@ -58,6 +62,7 @@ def shifted_exps(x: Any, r0: int, r1: int, t: Any, maxima: Any, shifted: Any, ex
                 shifted[base + j] = xi[j] - m
     for k in range((r1 - r0) * n):
         exps[k] = vexp(shifted[k])
+    return maxima, shifted, exps
 
 
 def _build(kind: int, parallel: bool, edges: bool) -> Any:
@@ -79,11 +84,8 @@ def _build(kind: int, parallel: bool, edges: bool) -> Any:
             r0 = b * per
             r1 = min(rows, r0 + per)
             count = r1 - r0
-            maxima = np.empty(count, x.dtype)
-            shifted = np.empty(count * n, x.dtype)
-            exps = np.empty(count * n, x.dtype)
+            maxima, shifted, exps = shifted_exps(x, r0, r1, t)
             factors = np.empty(count, x.dtype)
-            shifted_exps(x, r0, r1, t, maxima, shifted, exps)
             for r in range(count):
                 k = r * n
                 s = exps[k]

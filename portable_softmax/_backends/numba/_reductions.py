@@ -26,7 +26,6 @@ __all__ = [
     "halves",
     "row_max",
     "scale_row",
-    "scaled_copy",
 ]
 
 BLOCK = 512
@@ -69,14 +68,6 @@ def scale_row(row: Any, factor: Any) -> None:
     instead of 190)."""
     for j in range(row.shape[0]):
         row[j] *= factor
-
-
-@jit(fastmath=frozenset({"contract"}))
-def scaled_copy(dest: Any, at: int, source: Any, start: int, n: int, factor: Any) -> None:
-    """``dest[at : at + n] = source[start : start + n] * factor`` (no ``reassoc``: see
-    :func:`scale_row`)."""
-    for j in range(n):
-        dest[at + j] = source[start + j] * factor
 
 
 @jit()
