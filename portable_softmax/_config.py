@@ -8,7 +8,8 @@ The defaults come from environment variables, read once:
     ``auto`` (default): the fastest path that takes the call. ``generic``: the portable
     array-API code only. A backend's name (``numba``, ``numpy``, ``cupy``, ``dask``): that
     fast path where it applies, the generic path otherwise (``numpy`` means NumPy's own
-    blocked kernels, without numba).
+    blocked kernels, without numba; ``torch`` the CPU kernels under one autograd node on
+    PyTorch tensors).
 ``PORTABLE_SOFTMAX_NUM_THREADS``
     Threads of the compiled CPU kernels; default: the CPUs this process may run on, as
     PyTorch's default.
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 __all__ = ["PATHS", "current_path", "get_num_threads", "set_num_threads", "use_path"]
 
-PATHS = ("auto", "generic", "numba", "numpy", "cupy", "dask")
+PATHS = ("auto", "generic", "numba", "numpy", "cupy", "dask", "torch")
 """The values ``PORTABLE_SOFTMAX_PATH`` and :func:`use_path` accept."""
 
 ENV_PATH = "PORTABLE_SOFTMAX_PATH"
@@ -46,11 +48,30 @@ def _path_from_environment() -> str:
 
 _DEFAULT_PATH = _path_from_environment()
 _PATH: ContextVar[str] = ContextVar("portable_softmax_path", default=_DEFAULT_PATH)
+_open_blocks = 0
+"""How many :func:`use_path` blocks are open, in any thread: while none is, the setting is
+the default and no context variable is read (``torch.compile`` cannot trace
+``ContextVar.get``; a module global it guards on)."""
+
+
+_COUNT_LOCK = threading.Lock()
 
 
 def current_path() -> str:
     """The path setting in force here: ``auto``, ``generic`` or a backend's name."""
+    if _open_blocks == 0:
+        return _DEFAULT_PATH
+    return _path_in_block()
+
+
+def _path_in_block() -> str:
     return _PATH.get()
+
+
+# What ``torch._dynamo.assume_constant_result`` sets (without importing PyTorch): Dynamo
+# calls the function while tracing and keeps its result as a constant of the graph, so a
+# call compiled inside a ``use_path`` block traces with that block's setting.
+_path_in_block._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -65,10 +86,15 @@ def use_path(path: str) -> Iterator[None]:
     ...     ps.softmax(np.array([0.0, 0.0]))
     array([0.5, 0.5])
     """
+    global _open_blocks
     token = _PATH.set(_checked_path(path, source="path"))
+    with _COUNT_LOCK:
+        _open_blocks += 1
     try:
         yield
     finally:
+        with _COUNT_LOCK:
+            _open_blocks -= 1
         _PATH.reset(token)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
@@ -72,8 +72,15 @@ def _plain(function: str, name: str, value: object) -> object:
     return numpy.asarray(value)
 
 
-_TRACED_LIBRARIES: dict[str, ModuleType] = {}
-"""Namespaces of the libraries whose calls ``torch.compile`` traces (PyTorch), once seen:
+def _torch_namespace() -> ModuleType:
+    # an import statement, which Dynamo traces (importlib.import_module breaks the graph)
+    import array_api_compat.torch as xp
+
+    return xp
+
+
+_TRACED_LIBRARIES: dict[str, Callable[[], ModuleType]] = {"torch": _torch_namespace}
+"""The namespaces of the libraries whose calls ``torch.compile`` traces (PyTorch):
 ``array_api_compat``'s type tests are ``functools.lru_cache`` functions, which Dynamo warns
 about, so calls whose arrays are all of such a library take their namespace from here."""
 
@@ -83,7 +90,8 @@ def _traced_library(named: dict[str, object]) -> ModuleType | None:
     for value in named.values():
         if value is None:
             continue
-        found = _TRACED_LIBRARIES.get(library_of(value))
+        load = _TRACED_LIBRARIES.get(library_of(value))
+        found = None if load is None else load()
         if found is None or (namespace is not None and found is not namespace):
             return None
         namespace = found
@@ -128,8 +136,6 @@ def namespace_of(function: str, **named: object) -> tuple[ModuleType, dict[str, 
             f"all arrays must come from one array library, got {kinds}; "
             "convert them to the library of the first argument"
         ) from error
-    if array_api_compat.is_torch_namespace(xp):
-        _TRACED_LIBRARIES["torch"] = xp
     return xp, plain
 
 

@@ -109,14 +109,17 @@ def _check(call: CrossEntropyCall) -> None:
 
 def _is_traced(x: Array) -> bool:
     """Arrays whose values cannot be read without computing: Dask arrays, JAX tracers
-    (inside jit, grad, vmap), PyTorch tensors under ``torch.compile`` or ``torch.func``."""
-    if array_api_compat.is_dask_array(x):
+    (inside jit, grad, vmap), PyTorch tensors under ``torch.compile`` or ``torch.func``.
+    (Told by the type's module, not ``array_api_compat``'s cached tests, which Dynamo warns
+    about.)"""
+    library = library_of(x)
+    if library == "dask":
         return True
-    if array_api_compat.is_jax_array(x):
+    if library in ("jax", "jaxlib"):
         import jax
 
         return isinstance(x, jax.core.Tracer)
-    if array_api_compat.is_torch_array(x):
+    if library == "torch":
         import torch
 
         if torch.compiler.is_compiling():
@@ -127,11 +130,10 @@ def _is_traced(x: Array) -> bool:
 
 def _is_eager_cpu(x: Array) -> bool:
     """NumPy, array-api-strict and PyTorch CPU arrays outside tracing: a read costs no sync."""
-    if array_api_compat.is_numpy_array(x) or array_api_compat.is_array_api_strict_namespace(
-        array_api_compat.array_namespace(x)
-    ):
+    library = library_of(x)
+    if library in ("numpy", "array_api_strict"):
         return True
-    return array_api_compat.is_torch_array(x) and x.device.type == "cpu" and not _is_traced(x)
+    return library == "torch" and x.device.type == "cpu" and not _is_traced(x)
 
 
 def _kind(x: Array) -> str:
