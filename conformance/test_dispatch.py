@@ -55,13 +55,14 @@ def _served(call: Any, path: str = "auto") -> str:
     return "generic" if backend is None else backend.name
 
 
-_SETTINGS = ("auto", "numba", "numpy", "generic", "cupy", "dask")
+_SETTINGS = ("auto", "numba", "numpy", "generic", "cupy", "dask", "torch")
 
 # What serves a plain call (float32 rows along the last axis) of each function, per path
 # setting, for each array library with backends.
 _NUMBA_ALL = dict.fromkeys(PUBLIC, "numba")
 _NUMPY_TAKES = {"softmax", "log_softmax", "logsumexp", "softmax_backward", "softmax_jvp",
                 *CROSS_ENTROPY}  # fmt: skip
+_TORCH_TAKES = {"softmax", "log_softmax", "logsumexp", "cross_entropy"}
 _PLAIN: dict[str, dict[str, dict[str, str]]] = {
     "numpy": {
         "auto": _NUMBA_ALL,
@@ -76,6 +77,11 @@ _PLAIN: dict[str, dict[str, dict[str, str]]] = {
         "auto": dict.fromkeys(PUBLIC, "generic"),
         "cupy": dict.fromkeys(PUBLIC, "cupy"),
         "generic": dict.fromkeys(PUBLIC, "generic"),
+    },
+    # the autograd nodes serve the functions a user differentiates through
+    "torch": {
+        path: {f: "torch" if f in _TORCH_TAKES else "generic" for f in PUBLIC}
+        for path in ("auto", "torch")
     },
 }
 

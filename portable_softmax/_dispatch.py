@@ -172,7 +172,18 @@ DASK = Backend(
     ),
 )
 
-BACKENDS: tuple[Backend, ...] = (NUMBA, NUMPY, CUPY, DASK)
+_TORCH: Tests = (can.torch_cpu_floats, can.torch_not_empty, can.no_mask)
+TORCH = Backend(
+    "torch",
+    "torch",
+    takes={
+        **_each(FORWARD, (*_TORCH, can.no_temperature_array)),
+        "cross_entropy": (*_TORCH, can.torch_labels, can.weight_without_grad),
+    },
+    summary="the CPU kernels above, zero-copy, under one autograd node",
+)
+
+BACKENDS: tuple[Backend, ...] = (NUMBA, NUMPY, CUPY, DASK, TORCH)
 """Every backend, per library in the order tried."""
 
 _BY_LIBRARY: dict[str, tuple[Backend, ...]] = {}
@@ -243,7 +254,7 @@ def path_names(x: Any) -> tuple[str, ...]:
 def path_table() -> str:
     """The README's table of paths, from this registry (the README holds it verbatim, and a
     test compares them)."""
-    names = {"numpy": "NumPy", "cupy": "CuPy", "dask": "Dask"}
+    names = {"numpy": "NumPy", "cupy": "CuPy", "dask": "Dask", "torch": "PyTorch"}
     lines = [
         "| arrays | paths, in the order tried | what each takes |",
         "|---|---|---|",
@@ -252,7 +263,7 @@ def path_table() -> str:
         order = ", ".join(f"`{b.name}`" for b in backends)
         parts = [f"**{b.name}** ({b.summary}): {_takes(b)}" for b in backends]
         lines.append(f"| {names[library]} | {order}, `generic` | {'<br>'.join(parts)} |")
-    lines.append("| PyTorch, JAX, array-api-strict, others | `generic` | every call |")
+    lines.append("| JAX, array-api-strict, others | `generic` | every call |")
     return "\n".join(lines)
 
 

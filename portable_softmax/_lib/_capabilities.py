@@ -25,8 +25,12 @@ __all__ = [
     "not_empty",
     "rows_without_copy",
     "temperature_at_most_one",
+    "torch_cpu_floats",
+    "torch_labels",
+    "torch_not_empty",
     "trailing_axes",
     "vector_same_dtype",
+    "weight_without_grad",
 ]
 
 Capability = Callable[[Any], bool]
@@ -122,3 +126,34 @@ def labels_fit_int64(call: Any) -> bool:
     if call.hard and call.target.dtype.kind == "u" and call.target.dtype.itemsize == 8:
         return False
     return call.ignore_index is None or _INT64_MIN <= call.ignore_index <= _INT64_MAX
+
+
+# PyTorch's tensors and dtypes (these read only attributes that ``torch.compile`` and
+# ``torch.func``'s wrapped tensors answer from metadata).
+
+
+def torch_cpu_floats(call: Any) -> bool:
+    """float32 or float64 on the CPU"""
+    x = call.x
+    dtype = x.dtype
+    return bool(dtype.is_floating_point and dtype.itemsize >= 4 and x.is_cpu)
+
+
+def torch_not_empty(call: Any) -> bool:
+    """not empty"""
+    return bool(call.x.numel() != 0)
+
+
+def torch_labels(call: Any) -> bool:
+    """integer labels and `ignore_index` that fit int64"""
+    if not call.hard:
+        return False
+    dtype = call.target.dtype  # integral: validated
+    fits = dtype.is_signed or dtype.itemsize < 8
+    return fits and (call.ignore_index is None or _INT64_MIN <= call.ignore_index <= _INT64_MAX)
+
+
+def weight_without_grad(call: Any) -> bool:
+    """no `weight` that needs a gradient"""
+    weight = call.weight
+    return weight is None or not bool(weight.requires_grad)

@@ -1,0 +1,221 @@
+"""One autograd node per public function, around the operators of ``_ops``.
+
+Each function's node has rules written once (its forward, what it saves, its backward, which
+is this package's VJP, and its forward-mode rule, this package's JVP), built into three
+``autograd.Function`` classes, picked per call by :func:`node`:
+
+- ``eager``: plain tensors. The forward takes ``ctx``: a ``setup_context`` Function's
+  ``apply`` binds its arguments to a signature on every call (30-40 microseconds, a visible
+  part of a (256, 1000) softmax).
+- ``traced``: under ``torch.compile``, which traces no Function with a forward-mode rule, so
+  it has none (forward mode through a compiled call is PyTorch's error).
+- ``transformed``: tensors wrapped by ``torch.func`` (``grad``, ``vmap``, ``jvp``, ``jacrev``...),
+  which needs ``setup_context``; its vmap rule is generated over the operators' own rules.
+
+Where a derivative is itself being differentiated (``create_graph=True``, ``grad`` of
+``grad``: grad mode is on and an input records), the derivative runs on the portable path
+instead, whose PyTorch operations autograd differentiates again: double backward gives what
+differentiating the generic chain gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+
+from ... import _cross_entropy, _derivatives
+from . import _ops
+
+__all__ = ["CROSS_ENTROPY", "FORWARD", "LOGSUMEXP", "Nodes", "node"]
+
+_functorch = torch._C._functorch
+
+
+class Nodes(NamedTuple):
+    eager: Any
+    traced: Any
+    transformed: Any
+
+
+def node(nodes: Nodes, x: torch.Tensor) -> Any:
+    """The node class for a call on ``x`` here (see the module docstring)."""
+    if torch.compiler.is_compiling():
+        return nodes.traced
+    if _functorch.is_functorch_wrapped_tensor(x) or _functorch.is_legacy_batchedtensor(x):
+        return nodes.transformed
+    return nodes.eager
+
+
+def _build(name: str, rules: Any) -> Nodes:
+    """The three Function classes of one node from its rules: ``run(*inputs)``,
+    ``save(ctx, inputs, output)``, ``backward(ctx, *grads)``, ``jvp(ctx, *tangents)``."""
+
+    def forward_with_ctx(ctx: Any, *inputs: Any) -> Any:
+        output = rules.run(*inputs)
+        rules.save(ctx, inputs, output)
+        return output
+
+    def forward(*inputs: Any) -> Any:
+        return rules.run(*inputs)
+
+    common = {"backward": staticmethod(rules.backward), "__module__": __name__}
+    eager = type(f"{name}Eager", (torch.autograd.Function,), {
+        **common, "forward": staticmethod(forward_with_ctx), "jvp": staticmethod(rules.jvp),
+    })  # fmt: skip
+    traced = type(f"{name}Traced", (torch.autograd.Function,), {
+        **common, "forward": staticmethod(forward), "setup_context": staticmethod(rules.save),
+    })  # fmt: skip
+    transformed = type(f"{name}Transformed", (torch.autograd.Function,), {
+        **common, "forward": staticmethod(forward), "setup_context": staticmethod(rules.save),
+        "jvp": staticmethod(rules.jvp), "generate_vmap_rule": True,
+    })  # fmt: skip
+    return Nodes(eager, traced, transformed)
+
+
+def _records(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd records operations on these tensors here (a derivative of a
+    derivative is wanted)."""
+    if not torch.is_grad_enabled():
+        return False
+    return any(t is not None and t.requires_grad for t in tensors)
+
+
+def _derivative(
+    name: str, primal: torch.Tensor, vector: torch.Tensor, axes: tuple[int, ...], t: Any
+) -> torch.Tensor:
+    """The derivative ``name`` (``softmax_backward``, ``log_softmax_jvp``...) of the output
+    ``primal`` and a gradient or tangent ``vector``."""
+    if _records(primal, vector):
+        function = getattr(_derivatives, name)
+        return function(vector, primal, axis=axes, temperature=t)  # type: ignore[no-any-return]
+    return _ops.derivative(primal, vector, list(axes), t, name)  # type: ignore[no-any-return]
+
+
+class _Forward:
+    """softmax (``log`` False) or log_softmax (``log`` True) over ``axes``; inputs
+    ``(x, axes, temperature, log)``."""
+
+    @staticmethod
+    def run(x: torch.Tensor, axes: tuple[int, ...], t: Any, log: bool) -> Any:
+        return _ops.forward(x, list(axes), t, log)
+
+    @staticmethod
+    def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        _, ctx.axes, ctx.t, ctx.log = inputs
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        (y,) = ctx.saved_tensors
+        name = "log_softmax_backward" if ctx.log else "softmax_backward"
+        return _derivative(name, y, grad, ctx.axes, ctx.t), None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        name = "log_softmax_jvp" if ctx.log else "softmax_jvp"
+        return _derivative(name, y, tangent, ctx.axes, ctx.t)
+
+
+FORWARD = _build("Softmax", _Forward)
+
+
+def _softmax(x: torch.Tensor, axes: tuple[int, ...]) -> Any:
+    return node(FORWARD, x).apply(x, axes, None, False)
+
+
+def _keep_axes(a: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    """A reduction ``a`` with the reduced ``axes`` put back, with length 1."""
+    for axis in sorted(axes):
+        a = a.unsqueeze(axis)
+    return a
+
+
+class _LogSumExp:
+    """logsumexp over ``axes``, inputs ``(x, axes, keepdims)``; its derivative is the
+    softmax (a node of its own)."""
+
+    @staticmethod
+    def run(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> Any:
+        return _ops.logsumexp(x, list(axes), keepdims)
+
+    @staticmethod
+    def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x, ctx.axes, ctx.keepdims = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        (x,) = ctx.saved_tensors
+        if not ctx.keepdims:
+            grad = _keep_axes(grad, ctx.axes)
+        return _softmax(x, ctx.axes) * grad, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        products: torch.Tensor = _softmax(x, ctx.axes) * tangent
+        return products.sum(dim=ctx.axes, keepdim=ctx.keepdims)
+
+
+LOGSUMEXP = _build("LogSumExp", _LogSumExp)
+
+
+class _CrossEntropy:
+    """Cross-entropy with integer labels, inputs ``(logits, target, weight, options,
+    with_grad)``, ``options`` ``(axis, reduction, ignore_index, label_smoothing)``. Returns
+    the loss and, when ``with_grad``, its gradient for a loss gradient of one (written in
+    the same pass; not differentiable), which the backward scales."""
+
+    @staticmethod
+    def run(
+        logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+        options: tuple[int, str, int | None, float], with_grad: bool,
+    ) -> Any:  # fmt: skip
+        return _ops.cross_entropy(logits, target, weight, *options, with_grad)
+
+    @staticmethod
+    def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        logits, target, weight, ctx.options, ctx.with_grad = inputs
+        dlogits = output[1]
+        ctx.mark_non_differentiable(dlogits)
+        ctx.save_for_backward(logits, target, weight, dlogits)
+        ctx.save_for_forward(logits, target, weight, dlogits)
+
+    @staticmethod
+    def _generic_dlogits(ctx: Any, grad: torch.Tensor | None) -> Any:
+        logits, target, weight, _ = ctx.saved_tensors
+        axis, reduction, ignore_index, smoothing = ctx.options
+        return _cross_entropy.cross_entropy_backward(
+            logits, target, grad=grad, axis=axis, reduction=reduction, weight=weight,
+            ignore_index=ignore_index, label_smoothing=smoothing, validate=False,
+        )  # fmt: skip
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, _: Any) -> tuple[Any, ...]:
+        logits, target, weight, dlogits = ctx.saved_tensors
+        axis, reduction, ignore_index, smoothing = ctx.options
+        if _records(logits, grad):
+            result = _CrossEntropy._generic_dlogits(ctx, grad)
+        else:
+            if not ctx.with_grad:
+                dlogits = _ops.cross_entropy(
+                    logits, target, weight, axis, reduction, ignore_index, smoothing, True
+                )[1]
+            result = dlogits * (grad.unsqueeze(axis) if reduction == "none" else grad)
+        return result, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> tuple[torch.Tensor, None]:
+        logits, _, _, dlogits = ctx.saved_tensors
+        axis, reduction = ctx.options[:2]
+        if _records(logits, tangent) or not ctx.with_grad:
+            dlogits = _CrossEntropy._generic_dlogits(ctx, None)
+        products = dlogits * tangent
+        return (products.sum(dim=axis) if reduction == "none" else products.sum()), None
+
+
+CROSS_ENTROPY = _build("CrossEntropy", _CrossEntropy)
