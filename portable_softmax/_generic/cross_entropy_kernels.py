@@ -22,6 +22,7 @@ from .._lib._arguments import Array
 from .._lib._slices import Slices
 from .forward import log_softmax_kernel, softmax_kernel
 from .reductions import accurate_sum
+from .tangents import register
 
 
 @dataclass(frozen=True)
@@ -119,4 +120,15 @@ def kernel_of(config: Config, kind: str) -> Any:
         out = slices.zero_masked(p * accurate_sum(xp, wt, slices.axes) - wt)
         return _mark(xp, out if scale is None else out * scale, keep, bad)
 
+    if kind == "loss":
+        register(kernel, functools.partial(_loss_tangent, kernel_of(config, "gradient")))
     return kernel
+
+
+def _loss_tangent(
+    gradient: Any, slices: Slices, _: Array, arrays: tuple[Array, ...], dx: Array
+) -> Array:
+    """The per-sample loss's tangent for a tangent ``dx`` of the logits: the fused gradient
+    (for a loss gradient of one) dotted with ``dx`` over the classes."""
+    g = gradient(slices, *arrays)
+    return accurate_sum(slices.xp, slices.zero_masked(g * dx), slices.axes)

@@ -6,7 +6,8 @@ float16 inf, quietly) and ``Slices.finish`` restores the shape. On JAX the kerne
 ``jax.jit``: the same array-API code, traced once per shape and dtype into one XLA program
 instead of a dozen operations each compiled and run on its own. The mask and the temperature
 are traced with the data, a float temperature too, so a new value does not compile a new
-program. Dask arrays never get here with values to compute: the Dask backend runs these
+program, with the package's JVP as its derivative rule where the kernel has one
+(``tangents``). Dask arrays never get here with values to compute: the Dask backend runs these
 kernels on each block.
 """
 
@@ -57,9 +58,11 @@ def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Ar
     if jitted is None:
         import jax
 
+        from .tangents import with_rule
+
         def traced(mask: Array | None, temperature: Array | None, *arrays: Array) -> Array:
             local = replace(static, mask=mask, temperature=temperature)
             return in_result_dtype(local, kernel(local, *arrays))
 
-        jitted = _JITTED[key] = jax.jit(traced)
+        jitted = _JITTED[key] = jax.jit(with_rule(kernel, static, traced, in_result_dtype))
     return jitted(slices.mask, t, *arrays)
