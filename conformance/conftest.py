@@ -270,8 +270,7 @@ def _compile_group(selection: Selection, item: pytest.Item, params: dict[str, An
     JAX compiles per shape and dtype (and anew with 64-bit types on): one group per test
     module and JAX slot, so the shapes a module's tests share compile once and the groups
     spread over the workers. numba compiles each kernel variant once
-    per process: the numba slot, the torch slot (whose autograd nodes run those kernels)
-    and the kernel tests (marked in their module) share one.
+    per process: the numba slot and the kernel tests (marked in their module) share one.
     """
     if "backend" not in params:
         return None
@@ -279,7 +278,7 @@ def _compile_group(selection: Selection, item: pytest.Item, params: dict[str, An
     if slot.backend.compiles_per_shape:
         module = getattr(getattr(item, "module", None), "__name__", "")
         return f"{slot.backend.name}:{module.rpartition('.')[2]}"
-    if slot.path in ("numba", "torch"):
+    if slot.path == "numba":
         return "numba"
     return None
 
