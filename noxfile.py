@@ -160,6 +160,13 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         # Without numba only the pure NumPy path differs from tests(cpu): its generic slot
         # runs the same code as numpy-generic there, so this session runs the numpy path.
         extra = [] if suite == "cpu" else ["--backend-tests-only", "--path", "numpy"]
+        if profile == "ci" and suite == "cpu":
+            # PyTorch's generic slot: the torch slot runs the same portable code for every
+            # call its autograd nodes do not take (16-bit floats, masks, integer input...),
+            # so in the 5-minute run it would only add float32/float64 CPU calls that no
+            # user's call takes there (the portable code is checked on 5 other libraries).
+            # tests-long runs it.
+            extra += ["-k", "not torch-generic"]
         with _timed(session, "pytest"):
             # One xdist run for every backend; --dist loadgroup keeps each test module's JAX
             # tests of one slot on one worker, and the numba tests on one, so each
