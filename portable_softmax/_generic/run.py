@@ -41,8 +41,9 @@ def in_result_dtype(slices: Slices, out: Array) -> Array:
     return slices.xp.astype(out, slices.result_dtype)
 
 
-_JITTED: dict[tuple[Any, ...], Callable[..., Array]] = {}
-"""``jax.jit`` of each kernel, by the static part of its slices (JAX keys the shapes)."""
+_JITTED: dict[tuple[Any, ...], tuple[Callable[..., Array], Callable[..., Array]]] = {}
+"""``jax.jit`` of each kernel, by the static part of its slices (JAX keys the shapes): as
+is, and with its derivative rule (``tangents``)."""
 
 
 def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Array:
@@ -54,8 +55,8 @@ def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Ar
         t = slices.xp.asarray(t, dtype=arrays[0].dtype)
     static = replace(slices, mask=None, temperature=None)
     key = (kernel, static, slices.mask is not None, t is not None)
-    jitted = _JITTED.get(key)
-    if jitted is None:
+    pair = _JITTED.get(key)
+    if pair is None:
         import jax
 
         from .tangents import with_rule
@@ -64,5 +65,12 @@ def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Ar
             local = replace(static, mask=mask, temperature=temperature)
             return in_result_dtype(local, kernel(local, *arrays))
 
-        jitted = _JITTED[key] = jax.jit(with_rule(kernel, static, traced, in_result_dtype))
-    return jitted(slices.mask, t, *arrays)
+        ruled = with_rule(kernel, static, traced, in_result_dtype)
+        pair = _JITTED[key] = (jax.jit(traced), jax.jit(ruled))
+    # Concrete arrays are not being differentiated: the program without the rule (it
+    # compiles a little faster); tracers (under grad, jvp, vmap, an outer jit) get the rule.
+    import jax
+
+    operands = (slices.mask, t, *arrays)
+    traced_here = any(isinstance(a, jax.core.Tracer) for a in operands)
+    return pair[traced_here](*operands)
