@@ -161,12 +161,13 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
         # runs the same code as numpy-generic there, so this session runs the numpy path.
         extra = [] if suite == "cpu" else ["--backend-tests-only", "--path", "numpy"]
         if profile == "ci" and suite == "cpu":
-            # PyTorch's generic slot: the torch slot runs the same portable code for every
-            # call its autograd nodes do not take (16-bit floats, masks, integer input...),
-            # so in the 5-minute run it would only add float32/float64 CPU calls that no
-            # user's call takes there (the portable code is checked on 5 other libraries).
-            # tests-long runs it.
-            extra += ["-k", "not torch-generic"]
+            # The generic slots of PyTorch and Dask: their fast slots (torch, dask) run the
+            # same portable code for every call their paths do not take (16-bit floats,
+            # masks, integer input...; Dask's blocks on NumPy's generic path), and that code
+            # is checked on NumPy, array-api-strict and JAX too, so in the 5-minute run they
+            # would add ~40 s of CPU for float32/float64 calls no default setting sends
+            # there. tests-long runs them.
+            extra += ["-k", "not torch-generic and not dask-generic"]
         with _timed(session, "pytest"):
             # One xdist run for every backend; --dist loadgroup keeps each test module's JAX
             # tests of one slot on one worker, and the numba tests on one, so each
