@@ -8,12 +8,14 @@ a :class:`~portable_softmax._lib._call.Call` (or ``CrossEntropyCall``) that ever
 receives instead of the arguments.
 
 Calls on plain NumPy arrays with no mask and no temperature array (the common case, and the
-one where this work is a visible part of a small call) take a short lane with the same
-checks and the same errors; everything else takes the general one.
+one where this work is a visible part of a small call), and forward calls on float32/float64
+PyTorch tensors with an int axis, take a short lane with the same checks and the same
+errors; everything else takes the general one.
 """
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -57,6 +59,19 @@ def describe(
     """
     if keepdims is not False and keepdims is not True:
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
+    torch_lane = _torch_lane
+    if (
+        torch_lane is not None
+        and type(x) is torch_lane[0]
+        and vector is None
+        and where is None
+        and out is None
+        and (temperature is None or type(temperature) is float)
+        and type(axis) is int
+    ):
+        call = _torch_forward(torch_lane, function, x, axis, temperature, keepdims)
+        if call is not None:
+            return call
     lane = _numpy_lane
     if (
         lane is not None
@@ -155,9 +170,40 @@ def _describe(
 
 
 def _open_numpy_lane(xp: ModuleType, x: Any) -> None:
-    global _numpy_lane
-    if _numpy_lane is None and type(x).__module__ == "numpy" and type(x).__name__ == "ndarray":
-        _numpy_lane = (type(x), xp)
+    global _numpy_lane, _torch_lane
+    kind = type(x)
+    if _numpy_lane is None and kind.__module__ == "numpy" and kind.__name__ == "ndarray":
+        _numpy_lane = (kind, xp)
+    if _torch_lane is None and kind.__module__ == "torch" and kind.__name__ == "Tensor":
+        torch = sys.modules["torch"]
+        _torch_lane = (kind, xp, (torch.float32, torch.float64))
+
+
+_torch_lane: tuple[Any, ModuleType, tuple[Any, ...]] | None = None
+"""``(torch.Tensor, array_api_compat.torch, (torch.float32, torch.float64))`` once a
+tensor has been described: the forward calls on float32/float64 tensors with an int axis
+(what a training loop makes, where this work is a visible part of a (256, 1000) call) take
+a short lane with the same checks."""
+
+
+def _torch_forward(
+    lane: tuple[Any, ModuleType, tuple[Any, ...]],
+    function: str,
+    x: Any,
+    axis: int,
+    temperature: float | None,
+    keepdims: bool,
+) -> Call | None:
+    """The short lane of :func:`describe` for a forward call on a float32/float64 tensor
+    (None for anything else: the general lane describes it, or raises)."""
+    dtype = x.dtype
+    ndim = x.ndim
+    if dtype not in lane[2] or not -ndim <= axis < ndim:
+        return None
+    t = None if temperature is None else check_temperature(lane[1], temperature, ())
+    fields = (function, lane[1], "torch", x, None, (axis % ndim,), None, t, keepdims, dtype,
+              dtype, None, None)  # fmt: skip
+    return tuple.__new__(Call, fields)
 
 
 def describe_cross_entropy(
