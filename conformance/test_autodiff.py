@@ -11,7 +11,7 @@ generic path with its ``custom_jvp`` rules.
 
 from __future__ import annotations
 
-import warnings
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +20,8 @@ import pytest
 
 import portable_softmax as ps
 from conformance import _cross_entropy_ref as ce_ref
+from conformance._framework.processes import run_python
+from conformance._reference import round_to as ref_round
 
 _RNG = np.random.default_rng(20261206)
 _X = _RNG.normal(size=(3, 7)) * 2
@@ -56,6 +58,11 @@ def _jvp(backend: Any, f: Callable[[Any], Any], x: Any, t: Any) -> np.ndarray:
     import jax
 
     return backend.to_numpy(jax.jvp(f, (x,), (t,))[1])
+
+
+def _logsumexp64(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return np.squeeze(m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True)), axis)  # type: ignore[no-any-return]
 
 
 def _softmax64(x: np.ndarray, axis: int, t: float = 1.0) -> np.ndarray:
@@ -287,31 +294,50 @@ def test_double_backward_is_the_second_derivative(backend: Any, kind: str) -> No
     np.testing.assert_allclose(hvp.numpy(), want, rtol=1e-6, atol=1e-7)
 
 
+_COMPILED_STEP = """
+import json, sys, warnings
+import numpy as np
+warnings.simplefilter("error")
+# PyTorch's own, whatever it compiles: inductor's, and Dynamo's for any autograd.Function
+# (a two-line Function gives it too, on the pinned torch)
+warnings.filterwarnings("ignore", "`torch.jit.script", DeprecationWarning)
+warnings.filterwarnings("ignore", ".*should not be instantiated", DeprecationWarning)
+import torch
+import portable_softmax as ps
+
+x, w, labels = (np.asarray(a) for a in json.loads(sys.argv[1]))
+w = torch.as_tensor(w, dtype=torch.float32)
+labels = torch.as_tensor(labels)
+
+
+def step(a):
+    return ((ps.softmax(a) * w).sum() + ps.logsumexp(a, axis=0).sum()
+            + ps.cross_entropy(a, labels))
+
+
+leaf = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+value = torch.compile(step, fullgraph=True)(leaf)  # the process's first call
+value.backward()
+print(json.dumps([value.item(), leaf.grad.tolist()]))
+"""
+
+
 def test_compiled_with_fullgraph_and_no_warning(backend: Any, path: str) -> None:
-    """``torch.compile(fullgraph=True)`` traces the calls (a representative pair: it
-    compiles for seconds a graph), with no warning, forward and backward right."""
-    torch = _torch_only(backend)
+    """``torch.compile(fullgraph=True)`` traces the calls, the first of a fresh process
+    included (nothing imported yet), with no warning, forward and backward right: one
+    representative graph (it compiles for seconds), with a node applied in a backward
+    (logsumexp's derivative is a softmax node)."""
+    _torch_only(backend)
     if path != "torch":
         pytest.skip("compiled on the package's nodes (the torch path)")
-    labels = torch.as_tensor(_LABELS)
-    w = torch.as_tensor(_W, dtype=torch.float32)
-
-    def step(a: Any) -> Any:
-        return (ps.softmax(a) * w).sum() + ps.cross_entropy(a, labels)
-
-    compiled = torch.compile(step, fullgraph=True)
-    leaf = torch.tensor(_X, dtype=torch.float32, requires_grad=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        # PyTorch's own, whatever it compiles: inductor's, and Dynamo's for any
-        # autograd.Function (a two-line Function gives it too, on the pinned torch)
-        warnings.filterwarnings("ignore", "`torch.jit.script", DeprecationWarning)
-        warnings.filterwarnings("ignore", ".*should not be instantiated", DeprecationWarning)
-        value = compiled(leaf)
-        value.backward()
-    x64 = leaf.detach().numpy().astype(np.float64)
+    data = json.dumps([_X.tolist(), _W.tolist(), _LABELS.tolist()])
+    done = run_python(_COMPILED_STEP.replace("sys.argv[1]", repr(data)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    value, grad = json.loads(done.stdout.strip().splitlines()[-1])
+    x64 = ref_round(_X, "float32")
     y = _softmax64(x64, -1)
-    want_value = (y * _W).sum() + ce_ref.loss(x64, _LABELS)
-    want_grad = y * (_W - (_W * y).sum(-1, keepdims=True)) + (y - np.eye(7)[_LABELS]) / 3
-    np.testing.assert_allclose(value.item(), want_value, rtol=2e-5)
-    np.testing.assert_allclose(leaf.grad.numpy(), want_grad, rtol=2e-5, atol=2e-5)
+    y0 = _softmax64(x64, 0)
+    want_value = (y * _W).sum() + _logsumexp64(x64, 0).sum() + ce_ref.loss(x64, _LABELS)
+    want_grad = y * (_W - (_W * y).sum(-1, keepdims=True)) + y0 + (y - np.eye(7)[_LABELS]) / 3
+    np.testing.assert_allclose(value, want_value, rtol=2e-5)
+    np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=2e-5, atol=2e-5)

@@ -22,8 +22,8 @@ The README's path table is generated from this registry (:func:`path_table`).
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -84,14 +84,57 @@ class Backend:
         except KeyError:
             pass
         module = None
-        if self.needs is None or importlib.util.find_spec(self.needs) is not None:
-            module = importlib.import_module(f"portable_softmax._backends.{self.name}")
+        # (an imported library is looked up, not searched for: torch.compile traces this
+        # on a first call, and it traces neither importlib's search nor import_module)
+        needs = self.needs
+        if needs is None or needs in sys.modules or importlib.util.find_spec(needs) is not None:
+            module = _IMPORTS[self.name]()
         _LOADED[self.name] = module
         return module
 
 
 _LOADED: dict[str, ModuleType | None] = {}
 """Each backend's package once imported (None: its optional library is missing)."""
+
+
+# One import statement per backend package: torch.compile traces an import statement on a
+# first call (``importlib.import_module`` would break its graph).
+
+
+def _import_numba() -> ModuleType:
+    from ._backends import numba
+
+    return numba
+
+
+def _import_numpy() -> ModuleType:
+    from ._backends import numpy
+
+    return numpy
+
+
+def _import_cupy() -> ModuleType:
+    from ._backends import cupy
+
+    return cupy
+
+
+def _import_dask() -> ModuleType:
+    from ._backends import dask
+
+    return dask
+
+
+def _import_torch() -> ModuleType:
+    from ._backends import torch
+
+    return torch
+
+
+_IMPORTS: dict[str, Callable[[], ModuleType]] = {
+    "numba": _import_numba, "numpy": _import_numpy, "cupy": _import_cupy,
+    "dask": _import_dask, "torch": _import_torch,
+}  # fmt: skip
 
 
 def _each(functions: tuple[str, ...], tests: Tests) -> dict[str, Tests]:
@@ -180,6 +223,7 @@ TORCH = Backend(
         **_each(FORWARD, (*_TORCH, can.no_temperature_array)),
         "cross_entropy": (*_TORCH, can.torch_labels, can.weight_without_grad),
     },
+    needs="numpy",  # the kernels work on NumPy views (PyTorch does not require NumPy)
     summary="the CPU kernels above, zero-copy, under one autograd node",
 )
 

@@ -48,26 +48,25 @@ def node(nodes: Nodes, x: torch.Tensor) -> Any:
 
 
 def _build(name: str, rules: Any) -> Nodes:
-    """The three Function classes of one node from its rules: ``run(*inputs)``,
+    """The three Function classes of one node from its rules: ``run(*inputs)`` (with
+    its parameters named: Dynamo binds them when a backward applies another node),
     ``save(ctx, inputs, output)``, ``backward(ctx, *grads)``, ``jvp(ctx, *tangents)``."""
 
     def forward_with_ctx(ctx: Any, *inputs: Any) -> Any:
         output = rules.run(*inputs)
+        ctx.eager = True  # plain tensors: the rules may keep what they save on ctx
         rules.save(ctx, inputs, output)
         return output
-
-    def forward(*inputs: Any) -> Any:
-        return rules.run(*inputs)
 
     common = {"backward": staticmethod(rules.backward), "__module__": __name__}
     eager = type(f"{name}Eager", (torch.autograd.Function,), {
         **common, "forward": staticmethod(forward_with_ctx), "jvp": staticmethod(rules.jvp),
     })  # fmt: skip
     traced = type(f"{name}Traced", (torch.autograd.Function,), {
-        **common, "forward": staticmethod(forward), "setup_context": staticmethod(rules.save),
+        **common, "forward": staticmethod(rules.run), "setup_context": staticmethod(rules.save),
     })  # fmt: skip
     transformed = type(f"{name}Transformed", (torch.autograd.Function,), {
-        **common, "forward": staticmethod(forward), "setup_context": staticmethod(rules.save),
+        **common, "forward": staticmethod(rules.run), "setup_context": staticmethod(rules.save),
         "jvp": staticmethod(rules.jvp), "generate_vmap_rule": True,
     })  # fmt: skip
     return Nodes(eager, traced, transformed)
@@ -179,15 +178,26 @@ class _CrossEntropy:
 
     @staticmethod
     def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        logits, target, weight, ctx.options, ctx.with_grad = inputs
+        logits, target, weight, ctx.options, with_grad = inputs
         dlogits = output[1]
         ctx.mark_non_differentiable(dlogits)
-        ctx.save_for_backward(logits, target, weight, dlogits)
-        ctx.save_for_forward(logits, target, weight, dlogits)
+        if getattr(ctx, "eager", False):
+            # Kept on ctx, not saved: the first backward scales it in place and hands it
+            # over (a second array of the logits' size costs its page faults: 30 ms at
+            # (4096, 4096) float32); a later backward (retain_graph) computes it again.
+            ctx.dlogits = dlogits if with_grad else None
+            ctx.save_for_backward(logits, target, weight)
+            ctx.save_for_forward(logits, target, weight)
+        else:  # under torch.func and torch.compile: saved, never modified
+            ctx.dlogits = None
+            ctx.save_for_backward(logits, target, weight, dlogits if with_grad else None)
+            ctx.save_for_forward(logits, target, weight, dlogits if with_grad else None)
 
     @staticmethod
-    def _generic_dlogits(ctx: Any, grad: torch.Tensor | None) -> Any:
-        logits, target, weight, _ = ctx.saved_tensors
+    def _gradient(ctx: Any, grad: torch.Tensor | None) -> Any:
+        """The gradient for a loss gradient ``grad`` (None: ones) by the portable path,
+        which autograd can differentiate again."""
+        logits, target, weight = ctx.saved_tensors[:3]
         axis, reduction, ignore_index, smoothing = ctx.options
         return _cross_entropy.cross_entropy_backward(
             logits, target, grad=grad, axis=axis, reduction=reduction, weight=weight,
@@ -195,25 +205,47 @@ class _CrossEntropy:
         )  # fmt: skip
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor, _: Any) -> tuple[Any, ...]:
-        logits, target, weight, dlogits = ctx.saved_tensors
+    def _fused(ctx: Any) -> tuple[Any, bool]:
+        """The gradient for a loss gradient of one from the forward's pass (or computed
+        now), and whether it may be modified in place (it is the eager node's own)."""
+        saved = ctx.saved_tensors
+        if ctx.dlogits is not None:
+            dlogits, ctx.dlogits = ctx.dlogits, None
+            return dlogits, True
+        if len(saved) == 4 and saved[3] is not None:
+            return saved[3], False
+        logits, target, weight = saved[:3]
         axis, reduction, ignore_index, smoothing = ctx.options
-        if _records(logits, grad):
-            result = _CrossEntropy._generic_dlogits(ctx, grad)
+        fused = _ops.cross_entropy(
+            logits, target, weight, axis, reduction, ignore_index, smoothing, True
+        )
+        return fused[1], True
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, _: Any) -> tuple[Any, ...]:
+        axis, reduction = ctx.options[:2]
+        if _records(ctx.saved_tensors[0], grad):
+            result = _CrossEntropy._gradient(ctx, grad)
         else:
-            if not ctx.with_grad:
-                dlogits = _ops.cross_entropy(
-                    logits, target, weight, axis, reduction, ignore_index, smoothing, True
-                )[1]
-            result = dlogits * (grad.unsqueeze(axis) if reduction == "none" else grad)
+            dlogits, own = _CrossEntropy._fused(ctx)
+            scale = grad.unsqueeze(axis) if reduction == "none" else grad
+            # in place only with a plain gradient (not one batched by a transform)
+            own = own and _ops.plain(scale)
+            result = dlogits.mul_(scale) if own else dlogits * scale
         return result, None, None, None, None
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> tuple[torch.Tensor, None]:
-        logits, _, _, dlogits = ctx.saved_tensors
         axis, reduction = ctx.options[:2]
-        if _records(logits, tangent) or not ctx.with_grad:
-            dlogits = _CrossEntropy._generic_dlogits(ctx, None)
+        if _records(ctx.saved_tensors[0], tangent):
+            dlogits = _CrossEntropy._gradient(ctx, None)
+        else:
+            saved = ctx.saved_tensors
+            dlogits = ctx.dlogits
+            if dlogits is None and len(saved) == 4:
+                dlogits = saved[3]
+            if dlogits is None:
+                dlogits = _CrossEntropy._gradient(ctx, None)
         products = dlogits * tangent
         return (products.sum(dim=axis) if reduction == "none" else products.sum()), None
 

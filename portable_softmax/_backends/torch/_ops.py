@@ -18,7 +18,7 @@ import torch
 from ..._dispatch import dispatch
 from ..._lib._describe import describe, describe_cross_entropy
 
-__all__ = ["cross_entropy", "derivative", "forward", "logsumexp"]
+__all__ = ["cross_entropy", "derivative", "forward", "logsumexp", "plain"]
 
 
 def _axis(axes: list[int]) -> int | tuple[int, ...]:
@@ -231,7 +231,7 @@ def _(
 # microseconds of Python, a visible part of a (256, 1000) softmax).
 
 
-def _eager(t: torch.Tensor) -> bool:
+def plain(t: torch.Tensor) -> bool:
     """A plain tensor outside tracing: not under ``torch.compile``, not wrapped by a
     ``torch.func`` transform or by the legacy vmap (``gradcheck``'s batched gradients)."""
     if torch.compiler.is_compiling():
@@ -246,13 +246,13 @@ _functorch = torch._C._functorch
 
 def forward(x: torch.Tensor, axes: list[int], temperature: float | None, log: bool) -> Any:
     """softmax (or log_softmax, ``log``) of ``x`` over ``axes``."""
-    run = _forward if _eager(x) else _forward_op
+    run = _forward if plain(x) else _forward_op
     return run(x, axes, temperature, log)
 
 
 def logsumexp(x: torch.Tensor, axes: list[int], keepdims: bool) -> Any:
     """logsumexp of ``x`` over ``axes``."""
-    run = _logsumexp if _eager(x) else _logsumexp_op
+    run = _logsumexp if plain(x) else _logsumexp_op
     return run(x, axes, keepdims)
 
 
@@ -261,7 +261,7 @@ def derivative(
     name: str,
 ) -> Any:  # fmt: skip
     """The derivative ``name`` of the output ``primal`` and ``vector``."""
-    run = _derivative if _eager(primal) and _eager(vector) else _derivative_op
+    run = _derivative if plain(primal) and plain(vector) else _derivative_op
     return run(primal, vector, axes, temperature, name)
 
 
@@ -270,6 +270,6 @@ def cross_entropy(
     reduction: str, ignore_index: int | None, smoothing: float, with_grad: bool,
 ) -> Any:  # fmt: skip
     """The loss and, with ``with_grad``, its gradient for a loss gradient of one."""
-    eager = _eager(logits) and _eager(target) and (weight is None or _eager(weight))
+    eager = plain(logits) and plain(target) and (weight is None or plain(weight))
     run = _cross_entropy if eager else _cross_entropy_op
     return run(logits, target, weight, axis, reduction, ignore_index, smoothing, with_grad)
