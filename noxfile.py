@@ -166,8 +166,14 @@ def _suite(session: nox.Session, suite: str, profile: str) -> None:
             # masks, integer input...; Dask's blocks on NumPy's generic path), and that code
             # is checked on NumPy, array-api-strict and JAX too, so in the 5-minute run they
             # would add ~40 s of CPU for float32/float64 calls no default setting sends
-            # there. tests-long runs them.
-            extra += ["-k", "not torch-generic and not dask-generic"]
+            # there. Likewise JAX's 16-bit floats with 64-bit types on: float16 and
+            # bfloat16 compute in float32 either way, and the jax slot checks them (20% of
+            # the x64 slot's tests, 20 s of CPU). tests-long runs them all.
+            extra += [
+                "-k",
+                "not torch-generic and not dask-generic"
+                " and not (jax_x64 and (float16 or bfloat16))",
+            ]
         with _timed(session, "pytest"):
             # One xdist run for every backend; --dist loadgroup keeps each test module's JAX
             # tests of one slot on one worker, and the numba tests on one, so each

@@ -14,8 +14,8 @@ them: ``auto`` tries every automatic backend of the array's library in order, a 
 name tries that one only, ``generic`` none. CuPy's kernels are not automatic until a GPU run
 has verified them: ``use_path("cupy")`` asks for them. Dask is a container, not a kernel: it
 serves every Dask array whatever the setting, and the setting picks the kernels its blocks
-run on (``generic`` included). The setting is read only for libraries that have backends, so
-a call on PyTorch or JAX arrays never reads it (nothing for ``torch.compile`` to trace).
+run on (``generic`` included). The setting is read only for libraries that have backends
+(a call on JAX arrays never reads it), in a way ``torch.compile`` traces.
 
 The README's path table is generated from this registry (:func:`path_table`).
 """
