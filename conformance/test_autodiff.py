@@ -341,3 +341,46 @@ def test_compiled_with_fullgraph_and_no_warning(backend: Any, path: str) -> None
     want_grad = y * (_W - (_W * y).sum(-1, keepdims=True)) + y0 + (y - np.eye(7)[_LABELS]) / 3
     np.testing.assert_allclose(value, want_value, rtol=2e-5)
     np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=2e-5, atol=2e-5)
+
+
+def test_torch_func_transforms_compose(backend: Any) -> None:
+    """Transforms over the nodes' other inputs and of their derivatives, against PyTorch's
+    own functions (an independent implementation): ``jvp`` of ``vmap``, ``hessian``, ``vmap``
+    over the labels and the class weight, and a ``make_fx`` graph run on new input."""
+    torch = _torch_only(backend)
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.nn import functional as F
+
+    x = torch.as_tensor(_X)
+    labels = torch.as_tensor(_LABELS)
+    batch_labels = torch.stack([labels, labels.flip(0)])
+    weights = torch.as_tensor(np.stack([_CLASS_WEIGHT, _CLASS_WEIGHT[::-1].copy()]))
+    func = torch.func
+    pairs = {
+        "jvp of vmap": (
+            func.jvp(func.vmap(ps.softmax), (x,), (x * 0.5,))[1],
+            func.jvp(func.vmap(lambda t: t.softmax(-1)), (x,), (x * 0.5,))[1],
+        ),
+        "hessian logsumexp": (
+            func.hessian(lambda t: ps.logsumexp(t).sum())(x),
+            func.hessian(lambda t: t.logsumexp(-1).sum())(x),
+        ),
+        "hessian cross_entropy": (
+            func.hessian(lambda t: ps.cross_entropy(t, labels))(x),
+            func.hessian(lambda t: F.cross_entropy(t, labels))(x),
+        ),
+        "vmap over labels": (
+            func.vmap(lambda y: ps.cross_entropy(x, y))(batch_labels),
+            func.vmap(lambda y: F.cross_entropy(x, y))(batch_labels),
+        ),
+        "vmap over weights": (
+            func.vmap(lambda w: ps.cross_entropy(x, labels, weight=w))(weights),
+            func.vmap(lambda w: F.cross_entropy(x, labels, weight=w))(weights),
+        ),
+        "make_fx graph": (
+            make_fx(lambda t: ps.log_softmax(t))(torch.zeros_like(x))(x),
+            x.log_softmax(-1),
+        ),
+    }
+    for name, (got, want) in pairs.items():
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -49,19 +50,24 @@ def _path_from_environment() -> str:
 _DEFAULT_PATH = _path_from_environment()
 _PATH: ContextVar[str] = ContextVar("portable_softmax_path", default=_DEFAULT_PATH)
 _open_blocks = 0
-"""How many :func:`use_path` blocks are open, in any thread: while none is, the setting is
-the default and no context variable is read (``torch.compile`` cannot trace
-``ContextVar.get``; a module global it guards on)."""
-
+"""How many :func:`use_path` blocks are open, in any thread: under ``torch.compile`` while
+none is, the setting is the default and no context variable is read (Dynamo cannot trace
+``ContextVar.get``; it guards on this global)."""
 
 _COUNT_LOCK = threading.Lock()
 
 
 def current_path() -> str:
     """The path setting in force here: ``auto``, ``generic`` or a backend's name."""
-    if _open_blocks == 0:
+    if _open_blocks == 0 and _compiling():
         return _DEFAULT_PATH
     return _path_in_block()
+
+
+def _compiling() -> bool:
+    """Whether ``torch.compile`` is tracing this call (PyTorch is looked up, not imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.compiler.is_compiling())
 
 
 def _path_in_block() -> str:
@@ -70,7 +76,8 @@ def _path_in_block() -> str:
 
 # What ``torch._dynamo.assume_constant_result`` sets (without importing PyTorch): Dynamo
 # calls the function while tracing and keeps its result as a constant of the graph, so a
-# call compiled inside a ``use_path`` block traces with that block's setting.
+# call compiled inside a ``use_path`` block traces with that block's setting (and keeps it:
+# Dynamo guards on the number of open blocks, not on their settings).
 _path_in_block._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 

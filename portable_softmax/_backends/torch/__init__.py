@@ -13,21 +13,21 @@ from typing import Any
 
 import torch
 
-from ._nodes import CROSS_ENTROPY, FORWARD, LOGSUMEXP, node
+from ._nodes import CROSS_ENTROPY, FORWARD, LOGSUMEXP, apply
 
 __all__ = ["cross_entropy", "log_softmax", "logsumexp", "softmax"]
 
 
 def softmax(call: Any) -> Any:
-    return node(FORWARD, call.x).apply(call.x, call.axes, call.temperature, False)
+    return apply(FORWARD, (call.x,), call.x, call.axes, call.temperature, False)
 
 
 def log_softmax(call: Any) -> Any:
-    return node(FORWARD, call.x).apply(call.x, call.axes, call.temperature, True)
+    return apply(FORWARD, (call.x,), call.x, call.axes, call.temperature, True)
 
 
 def logsumexp(call: Any) -> Any:
-    return node(LOGSUMEXP, call.x).apply(call.x, call.axes, call.keepdims)
+    return apply(LOGSUMEXP, (call.x,), call.x, call.axes, call.keepdims)
 
 
 def cross_entropy(call: Any) -> Any:
@@ -35,6 +35,6 @@ def cross_entropy(call: Any) -> Any:
     # the gradient is written in the forward's pass only where a backward will want it
     with_grad = torch.is_grad_enabled() and bool(logits.requires_grad)
     options = (call.axes[0], call.reduction, call.ignore_index, call.smoothing)
-    function = node(CROSS_ENTROPY, logits)
-    loss, _ = function.apply(logits, call.target, call.weight, options, with_grad)
+    tensors = (logits, call.target, call.weight)
+    loss, _ = apply(CROSS_ENTROPY, tensors, *tensors, options, with_grad)
     return loss

@@ -2,7 +2,7 @@
 
 Each function's node has rules written once (its forward, what it saves, its backward, which
 is this package's VJP, and its forward-mode rule, this package's JVP), built into three
-``autograd.Function`` classes, picked per call by :func:`node`:
+``autograd.Function`` classes, picked per call by :func:`apply`:
 
 - ``eager``: plain tensors. The forward takes ``ctx``: a ``setup_context`` Function's
   ``apply`` binds its arguments to a signature on every call (30-40 microseconds, a visible
@@ -27,7 +27,7 @@ import torch
 from ... import _cross_entropy, _derivatives
 from . import _ops
 
-__all__ = ["CROSS_ENTROPY", "FORWARD", "LOGSUMEXP", "Nodes", "node"]
+__all__ = ["CROSS_ENTROPY", "FORWARD", "LOGSUMEXP", "Nodes", "Static", "apply"]
 
 _functorch = torch._C._functorch
 
@@ -38,13 +38,33 @@ class Nodes(NamedTuple):
     transformed: Any
 
 
-def node(nodes: Nodes, x: torch.Tensor) -> Any:
-    """The node class for a call on ``x`` here (see the module docstring)."""
+class Static:
+    """A non-tensor argument (axes, options) as one opaque leaf: the vmap rule PyTorch
+    generates flattens tuple arguments as pytrees and then misaligns the tangents' batch
+    dimensions (``jvp`` of ``vmap``, ``hessian``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _value(a: Any) -> Any:
+    return a.value if isinstance(a, Static) else a
+
+
+def apply(nodes: Nodes, tensors: tuple[Any, ...], *inputs: Any) -> Any:
+    """Apply the node class for a call on ``tensors`` (its tensor inputs; see the module
+    docstring) to ``inputs``."""
     if torch.compiler.is_compiling():
-        return nodes.traced
-    if _functorch.is_functorch_wrapped_tensor(x) or _functorch.is_legacy_batchedtensor(x):
-        return nodes.transformed
-    return nodes.eager
+        return nodes.traced.apply(*inputs)
+    for t in tensors:
+        if t is not None and (
+            _functorch.is_functorch_wrapped_tensor(t) or _functorch.is_legacy_batchedtensor(t)
+        ):
+            static = (Static(a) if isinstance(a, tuple) else a for a in inputs)
+            return nodes.transformed.apply(*static)
+    return nodes.eager.apply(*inputs)
 
 
 def _build(name: str, rules: Any) -> Nodes:
@@ -96,12 +116,13 @@ class _Forward:
     ``(x, axes, temperature, log)``."""
 
     @staticmethod
-    def run(x: torch.Tensor, axes: tuple[int, ...], t: Any, log: bool) -> Any:
-        return _ops.forward(x, list(axes), t, log)
+    def run(x: torch.Tensor, axes: Any, t: Any, log: bool) -> Any:
+        return _ops.forward(x, list(_value(axes)), t, log)
 
     @staticmethod
     def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        _, ctx.axes, ctx.t, ctx.log = inputs
+        _, axes, ctx.t, ctx.log = inputs
+        ctx.axes = _value(axes)
         ctx.save_for_backward(output)
         ctx.save_for_forward(output)
 
@@ -122,7 +143,7 @@ FORWARD = _build("Softmax", _Forward)
 
 
 def _softmax(x: torch.Tensor, axes: tuple[int, ...]) -> Any:
-    return node(FORWARD, x).apply(x, axes, None, False)
+    return apply(FORWARD, (x,), x, axes, None, False)
 
 
 def _keep_axes(a: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
@@ -137,12 +158,13 @@ class _LogSumExp:
     softmax (a node of its own)."""
 
     @staticmethod
-    def run(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> Any:
-        return _ops.logsumexp(x, list(axes), keepdims)
+    def run(x: torch.Tensor, axes: Any, keepdims: bool) -> Any:
+        return _ops.logsumexp(x, list(_value(axes)), keepdims)
 
     @staticmethod
     def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, ctx.axes, ctx.keepdims = inputs
+        x, axes, ctx.keepdims = inputs
+        ctx.axes = _value(axes)
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
 
@@ -172,13 +194,17 @@ class _CrossEntropy:
     @staticmethod
     def run(
         logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
-        options: tuple[int, str, int | None, float], with_grad: bool,
+        options: Any, with_grad: bool,
     ) -> Any:  # fmt: skip
-        return _ops.cross_entropy(logits, target, weight, *options, with_grad)
+        axis, reduction, ignore_index, smoothing = _value(options)
+        return _ops.cross_entropy(
+            logits, target, weight, axis, reduction, ignore_index, smoothing, with_grad
+        )
 
     @staticmethod
     def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        logits, target, weight, ctx.options, with_grad = inputs
+        logits, target, weight, options, with_grad = inputs
+        ctx.options = _value(options)
         dlogits = output[1]
         ctx.mark_non_differentiable(dlogits)
         if getattr(ctx, "eager", False):

@@ -232,9 +232,10 @@ def _(
 
 
 def plain(t: torch.Tensor) -> bool:
-    """A plain tensor outside tracing: not under ``torch.compile``, not wrapped by a
-    ``torch.func`` transform or by the legacy vmap (``gradcheck``'s batched gradients)."""
-    if torch.compiler.is_compiling():
+    """A plain tensor outside tracing: not under ``torch.compile`` or a dispatch mode
+    (``make_fx``, ``FakeTensorMode``), not wrapped by a ``torch.func`` transform or by the
+    legacy vmap (``gradcheck``'s batched gradients)."""
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack():
         return False
     return not _functorch.is_functorch_wrapped_tensor(t) and not _functorch.is_legacy_batchedtensor(
         t
