@@ -42,8 +42,10 @@ def _framework(backend: Any) -> str:
 def _grad(backend: Any, f: Callable[[Any], Any], x: Any) -> np.ndarray:
     """The gradient of the scalar ``f`` at ``x`` by the framework's reverse mode."""
     if _framework(backend) == "torch":
+        import torch
+
         leaf = x.detach().clone().requires_grad_(True)
-        (g,) = __import__("torch").autograd.grad(f(leaf), leaf)
+        (g,) = torch.autograd.grad(f(leaf), leaf)
         return backend.to_numpy(g)
     import jax
 

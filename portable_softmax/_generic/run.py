@@ -47,6 +47,8 @@ is, and with its derivative rule (``tangents``)."""
 
 
 def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Array:
+    import jax  # JAX's arrays are here: it is imported
+
     # The mask and the temperature are traced with the data (a float temperature as a 0-d
     # array of the compute dtype: a constant of the program would compile anew per value);
     # everything else in the slices (axes, dtypes) is a constant of the program and its key.
@@ -57,8 +59,6 @@ def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Ar
     key = (kernel, static, slices.mask is not None, t is not None)
     pair = _JITTED.get(key)
     if pair is None:
-        import jax
-
         from .tangents import with_rule
 
         def traced(mask: Array | None, temperature: Array | None, *arrays: Array) -> Array:
@@ -69,8 +69,6 @@ def _run_jitted(kernel: Kernel, slices: Slices, arrays: tuple[Array, ...]) -> Ar
         pair = _JITTED[key] = (jax.jit(traced), jax.jit(ruled))
     # Concrete arrays are not being differentiated: the program without the rule (it
     # compiles a little faster); tracers (under grad, jvp, vmap, an outer jit) get the rule.
-    import jax
-
     operands = (slices.mask, t, *arrays)
     traced_here = any(isinstance(a, jax.core.Tracer) for a in operands)
     return pair[traced_here](*operands)

@@ -121,11 +121,15 @@ def integer_labels(call: Any) -> bool:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+def _ignore_index_fits_int64(call: Any) -> bool:
+    return call.ignore_index is None or _INT64_MIN <= call.ignore_index <= _INT64_MAX
+
+
 def labels_fit_int64(call: Any) -> bool:
     """labels and `ignore_index` that fit int64"""
     if call.hard and call.target.dtype.kind == "u" and call.target.dtype.itemsize == 8:
         return False
-    return call.ignore_index is None or _INT64_MIN <= call.ignore_index <= _INT64_MAX
+    return _ignore_index_fits_int64(call)
 
 
 # PyTorch's tensors and dtypes (these read only attributes that ``torch.compile`` and
@@ -150,7 +154,7 @@ def torch_labels(call: Any) -> bool:
         return False
     dtype = call.target.dtype  # integral: validated
     fits = dtype.is_signed or dtype.itemsize < 8
-    return fits and (call.ignore_index is None or _INT64_MIN <= call.ignore_index <= _INT64_MAX)
+    return fits and _ignore_index_fits_int64(call)
 
 
 def weight_without_grad(call: Any) -> bool:

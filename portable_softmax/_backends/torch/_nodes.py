@@ -29,8 +29,6 @@ from . import _ops
 
 __all__ = ["CROSS_ENTROPY", "FORWARD", "LOGSUMEXP", "Nodes", "Static", "apply"]
 
-_functorch = torch._C._functorch
-
 
 class Nodes(NamedTuple):
     eager: Any
@@ -58,12 +56,9 @@ def apply(nodes: Nodes, tensors: tuple[Any, ...], *inputs: Any) -> Any:
     docstring) to ``inputs``."""
     if torch.compiler.is_compiling():
         return nodes.traced.apply(*inputs)
-    for t in tensors:
-        if t is not None and (
-            _functorch.is_functorch_wrapped_tensor(t) or _functorch.is_legacy_batchedtensor(t)
-        ):
-            static = (Static(a) if isinstance(a, tuple) else a for a in inputs)
-            return nodes.transformed.apply(*static)
+    if any(t is not None and _ops.transformed(t) for t in tensors):
+        static = (Static(a) if isinstance(a, tuple) else a for a in inputs)
+        return nodes.transformed.apply(*static)
     return nodes.eager.apply(*inputs)
 
 
@@ -205,19 +200,17 @@ class _CrossEntropy:
     def save(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
         logits, target, weight, options, with_grad = inputs
         ctx.options = _value(options)
-        dlogits = output[1]
-        ctx.mark_non_differentiable(dlogits)
-        if getattr(ctx, "eager", False):
-            # Kept on ctx, not saved: the first backward scales it in place and hands it
-            # over (a second array of the logits' size costs its page faults: 30 ms at
-            # (4096, 4096) float32); a later backward (retain_graph) computes it again.
-            ctx.dlogits = dlogits if with_grad else None
-            ctx.save_for_backward(logits, target, weight)
-            ctx.save_for_forward(logits, target, weight)
-        else:  # under torch.func and torch.compile: saved, never modified
-            ctx.dlogits = None
-            ctx.save_for_backward(logits, target, weight, dlogits if with_grad else None)
-            ctx.save_for_forward(logits, target, weight, dlogits if with_grad else None)
+        dlogits = output[1] if with_grad else None
+        ctx.mark_non_differentiable(output[1])
+        # The eager node keeps the fused gradient on ctx, not saved: its first backward
+        # scales it in place and hands it over (a second array of the logits' size costs
+        # its page faults: 30 ms at (4096, 4096) float32); a later backward (retain_graph)
+        # computes it again. Under torch.func and torch.compile it is saved, never modified.
+        eager = getattr(ctx, "eager", False)
+        ctx.dlogits = dlogits if eager else None
+        saved = (logits, target, weight, None if eager else dlogits)
+        ctx.save_for_backward(*saved)
+        ctx.save_for_forward(*saved)
 
     @staticmethod
     def _gradient(ctx: Any, grad: torch.Tensor | None) -> Any:
@@ -231,16 +224,22 @@ class _CrossEntropy:
         )  # fmt: skip
 
     @staticmethod
+    def _kept(ctx: Any) -> Any:
+        """The gradient for a loss gradient of one that the forward wrote, or None (it
+        wrote none, or a backward has taken it)."""
+        return ctx.dlogits if ctx.dlogits is not None else ctx.saved_tensors[3]
+
+    @staticmethod
     def _fused(ctx: Any) -> tuple[Any, bool]:
         """The gradient for a loss gradient of one from the forward's pass (or computed
-        now), and whether it may be modified in place (it is the eager node's own)."""
-        saved = ctx.saved_tensors
+        now), and whether it may be modified in place (it is no saved tensor's)."""
         if ctx.dlogits is not None:
             dlogits, ctx.dlogits = ctx.dlogits, None
             return dlogits, True
-        if len(saved) == 4 and saved[3] is not None:
-            return saved[3], False
-        logits, target, weight = saved[:3]
+        kept = ctx.saved_tensors[3]
+        if kept is not None:
+            return kept, False
+        logits, target, weight = ctx.saved_tensors[:3]
         axis, reduction, ignore_index, smoothing = ctx.options
         fused = _ops.cross_entropy(
             logits, target, weight, axis, reduction, ignore_index, smoothing, True
@@ -263,15 +262,9 @@ class _CrossEntropy:
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> tuple[torch.Tensor, None]:
         axis, reduction = ctx.options[:2]
-        if _records(ctx.saved_tensors[0], tangent):
+        dlogits = None if _records(ctx.saved_tensors[0], tangent) else _CrossEntropy._kept(ctx)
+        if dlogits is None:
             dlogits = _CrossEntropy._gradient(ctx, None)
-        else:
-            saved = ctx.saved_tensors
-            dlogits = ctx.dlogits
-            if dlogits is None and len(saved) == 4:
-                dlogits = saved[3]
-            if dlogits is None:
-                dlogits = _CrossEntropy._gradient(ctx, None)
         products = dlogits * tangent
         return (products.sum(dim=axis) if reduction == "none" else products.sum()), None
 

@@ -18,7 +18,7 @@ import torch
 from ..._dispatch import dispatch
 from ..._lib._describe import describe, describe_cross_entropy
 
-__all__ = ["cross_entropy", "derivative", "forward", "logsumexp", "plain"]
+__all__ = ["cross_entropy", "derivative", "forward", "logsumexp", "plain", "transformed"]
 
 
 def _axis(axes: list[int]) -> int | tuple[int, ...]:
@@ -231,15 +231,18 @@ def _(
 # microseconds of Python, a visible part of a (256, 1000) softmax).
 
 
+def transformed(t: torch.Tensor) -> bool:
+    """Whether ``t`` is wrapped by a ``torch.func`` transform or by the legacy vmap
+    (``gradcheck``'s batched gradients)."""
+    return bool(_functorch.is_functorch_wrapped_tensor(t) or _functorch.is_legacy_batchedtensor(t))
+
+
 def plain(t: torch.Tensor) -> bool:
     """A plain tensor outside tracing: not under ``torch.compile`` or a dispatch mode
-    (``make_fx``, ``FakeTensorMode``), not wrapped by a ``torch.func`` transform or by the
-    legacy vmap (``gradcheck``'s batched gradients)."""
+    (``make_fx``, ``FakeTensorMode``), not wrapped by a transform (:func:`transformed`)."""
     if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack():
         return False
-    return not _functorch.is_functorch_wrapped_tensor(t) and not _functorch.is_legacy_batchedtensor(
-        t
-    )
+    return not transformed(t)
 
 
 _functorch = torch._C._functorch
