@@ -16,32 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import portable_softmax as ps
 from benchmarks._env import environment
+from benchmarks._timing import Entry, time_cpu
 
 Step = Callable[[], Any]
 
 
-def _median_pair(ours: Step, theirs: Step, repeats: int, rounds: int) -> tuple[float, float]:
-    """Medians (seconds) of ``repeats`` calls each, in ``rounds`` interleaved rounds."""
-    for step in (ours, theirs):
-        step()
-        step()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(rounds):
-        for step, out in ((ours, times[0]), (theirs, times[1])):
-            for _ in range(repeats):
-                start = time.perf_counter()
-                step()
-                out.append(time.perf_counter() - start)
-    return float(np.median(times[0])), float(np.median(times[1]))
+def _median_pair(ours: Step, theirs: Step, rounds: int) -> tuple[float, float]:
+    """Median seconds a call of ``ours`` and of ``theirs``, timed in ``rounds`` interleaved
+    rounds by the harness's timer (samples of at least 10 ms)."""
+    entries = [Entry("ours", ours, [()]), Entry("peer", theirs, [()])]
+    stats = time_cpu(entries, repeats=rounds, min_sample_s=0.01)
+    return stats["ours"].median, stats["peer"].median
 
 
 def _torch_rows(shapes: list[tuple[int, int]], rounds: int, compiled: bool) -> list[dict[str, Any]]:
@@ -69,14 +60,11 @@ def _torch_shape(shape: tuple[int, int], rounds: int, compiled: bool) -> list[di
             lambda t: F.cross_entropy(t, labels),
         ),
     }
-    repeats = 20 if shape[0] * shape[1] < 10**6 else 3
     rows = []
     for op, (ours, theirs) in pairs.items():
         if compiled:
             ours, theirs = torch.compile(ours, fullgraph=True), torch.compile(theirs)
-        mine, other = _median_pair(
-            _backward_step(ours, x), _backward_step(theirs, x), repeats, rounds
-        )
+        mine, other = _median_pair(_backward_step(ours, x), _backward_step(theirs, x), rounds)
         rows.append({
             "framework": "torch.compile" if compiled else "torch autograd",
             "op": op, "shape": list(shape), "ours_s": mine, "peer_s": other,
@@ -107,7 +95,7 @@ def _jax_rows(rounds: int) -> list[dict[str, Any]]:
     ours = jax.jit(jax.value_and_grad(lambda t: ps.cross_entropy(t, labels)))
     theirs = jax.jit(jax.value_and_grad(reference))
     mine, other = _median_pair(
-        lambda: ours(x)[1].block_until_ready(), lambda: theirs(x)[1].block_until_ready(), 20, rounds
+        lambda: ours(x)[1].block_until_ready(), lambda: theirs(x)[1].block_until_ready(), rounds
     )
     return [{
         "framework": "jax jit(value_and_grad)", "op": "cross_entropy", "shape": [256, 1000],
